@@ -1,0 +1,407 @@
+/* jacoraft.h: the public API of libjacoraft, an embeddable replicated state
+ * machine built on canonical/raft. See jacoraft(3). */
+#ifndef JACORAFT_H
+#define JACORAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JR_API __attribute__((visibility("default")))
+
+#define JR_VERSION_MAJOR 0
+#define JR_VERSION_MINOR 1
+#define JR_VERSION_PATCH 0
+
+/* Version of the library actually linked, as "MAJOR.MINOR.PATCH". Static
+ * string; any thread. */
+JR_API const char *jr_version(void);
+
+/* ------------------------------------------------------------------------
+ * Errors
+ *
+ * Every fallible function returns 0 on success or one of these negative
+ * codes. The numbers are stable (the daemon puts them on the wire) and the
+ * list is append-only. JR_ERRORS(X) expands X(NAME, value, "message") once
+ * per code so that tables can be generated from it.
+ * --------------------------------------------------------------------- */
+#define JR_ERRORS(X)                                                          \
+    X(JR_ENOMEM, -1, "out of memory")                                         \
+    X(JR_EINVAL, -2, "invalid argument")                                      \
+    X(JR_ENOLEADER, -3, "no leader: an election is in progress, retry soon")  \
+    X(JR_EQUORUMLOST, -4,                                                     \
+      "quorum lost: this node cannot reach a majority of voters, see "        \
+      "jaco-recovery(7)")                                                     \
+    X(JR_ETIMEDOUT, -5,                                                       \
+      "timed out: the outcome of the operation is unknown")                   \
+    X(JR_ELEADERSHIPLOST, -6,                                                 \
+      "leadership lost before the write was acknowledged: it may or may not " \
+      "have been applied")                                                    \
+    X(JR_ECANCELED, -7, "canceled: the node is stopping")                     \
+    X(JR_ELOCKED, -8, "data directory is in use by another process")          \
+    X(JR_EIO, -9, "input/output error")                                       \
+    X(JR_ENOSPACE, -10, "no space left on device")                            \
+    X(JR_ECORRUPT, -11, "data is corrupt")                                    \
+    X(JR_EPROTO, -12, "protocol error: malformed or unexpected message")      \
+    X(JR_EMISMATCH, -13,                                                      \
+      "identity mismatch: the data directory or peer belongs to another "     \
+      "node or cluster")                                                      \
+    X(JR_ESTATE, -14, "operation not valid in the node's current state")      \
+    X(JR_ENOTFOUND, -15, "not found")                                         \
+    X(JR_ETOOBIG, -16, "too big")                                             \
+    X(JR_EAPPLY, -17, "the state machine failed to apply the command")        \
+    X(JR_ESNAPSHOT, -18, "the state machine failed to snapshot or restore")   \
+    X(JR_EBUSY, -19, "busy: another operation of this kind is in progress")   \
+    X(JR_ECONNECT, -20, "cannot connect to the peer")                         \
+    X(JR_EDEADLK, -21,                                                        \
+      "blocking call made on the node's loop thread would deadlock")
+
+enum jr_error_code {
+    JR_OK = 0,
+#define JR__ERROR_ENUM(name, value, text) name = value,
+    JR_ERRORS(JR__ERROR_ENUM)
+#undef JR__ERROR_ENUM
+};
+
+/* Static description of a code; never NULL ("unknown error" for codes this
+ * version does not know). Any thread. */
+JR_API const char *jr_strerror(int code);
+
+/* Symbolic name of a code ("JR_ENOLEADER"); never NULL. Any thread. */
+JR_API const char *jr_err_name(int code);
+
+/* Short snake_case name for wire and CLI use ("no_leader", "quorum_lost");
+ * never NULL. Any thread. */
+JR_API const char *jr_err_slug(int code);
+
+#define JR_ERRMSG_SIZE 256
+
+/* Detail of a failed synchronous call: its code and a message that names
+ * what was being done ("open data directory /x: Permission denied"). Pass
+ * NULL where the detail is not wanted. */
+struct jr_error {
+    int code;
+    char message[JR_ERRMSG_SIZE];
+};
+
+/* ------------------------------------------------------------------------
+ * Memory
+ * --------------------------------------------------------------------- */
+
+/* Allocate memory that the library will own or free (results handed to the
+ * library by an FSM). Any thread. */
+JR_API void *jr_malloc(size_t size);
+/* Free anything the library hands out (statuses, results, strings). */
+JR_API void jr_free(void *ptr);
+
+/* ------------------------------------------------------------------------
+ * Logging
+ * --------------------------------------------------------------------- */
+enum jr_log_level {
+    JR_LOG_DEBUG = 0,
+    JR_LOG_INFO = 1,
+    JR_LOG_WARN = 2,
+    JR_LOG_ERROR = 3,
+};
+
+/* Receives every log line of a node (without trailing newline), on any of
+ * the library's threads. Must not block and must not call back into the
+ * node. */
+typedef void (*jr_log_cb)(void *data, int level, const char *message);
+
+/* ------------------------------------------------------------------------
+ * State machine
+ *
+ * All three callbacks run on the node's loop thread, one at a time, never
+ * concurrently with each other.
+ * --------------------------------------------------------------------- */
+
+struct jr_snapshot_writer; /* opaque: where snapshot() streams the state */
+struct jr_snapshot_reader; /* opaque: where restore() reads it from */
+
+/* Append len bytes to the snapshot being taken. Returns 0 or JR_ENOMEM. */
+JR_API int jr_snapshot_write(struct jr_snapshot_writer *w,
+                             const void *buf,
+                             size_t len);
+
+/* Read up to len bytes of the snapshot being restored into buf. Returns the
+ * number of bytes read (0 at the end of the snapshot). */
+JR_API size_t jr_snapshot_read(struct jr_snapshot_reader *r,
+                               void *buf,
+                               size_t len);
+
+/* Bytes of the snapshot not yet read. */
+JR_API size_t jr_snapshot_remaining(const struct jr_snapshot_reader *r);
+
+struct jr_fsm {
+    void *data; /* passed as the first argument of every callback */
+
+    /* Apply one committed command. Commands arrive in log order, each with
+     * its log index; the buffer is borrowed for the call. The FSM may hand
+     * back a result: set *result to memory from jr_malloc() (the library
+     * takes it and frees it) and *result_len to its length; it reaches the
+     * caller of jr_apply() on whichever node submitted the command. Return 0,
+     * or a non-zero value to report that the command could not be applied:
+     * the submitter then gets JR_EAPPLY. apply must be deterministic: every
+     * node applies the same commands in the same order and must reach the
+     * same state and the same return value. */
+    int (*apply)(void *data,
+                 uint64_t index,
+                 const void *buf,
+                 size_t len,
+                 void **result,
+                 size_t *result_len);
+
+    /* Stream the whole state out with jr_snapshot_write(). Return 0 or
+     * non-zero to abort this snapshot (it is retried later). */
+    int (*snapshot)(void *data, struct jr_snapshot_writer *w);
+
+    /* Replace the whole state with the snapshot read from r. Called at start
+     * when a snapshot exists, and when the leader installs one. Return 0 or
+     * non-zero if the snapshot cannot be decoded. */
+    int (*restore)(void *data, struct jr_snapshot_reader *r);
+};
+
+/* ------------------------------------------------------------------------
+ * Configuration
+ * --------------------------------------------------------------------- */
+#define JR_CONFIG_VERSION 1
+
+struct jr_config {
+    uint32_t size;           /* sizeof(struct jr_config) as compiled */
+    uint32_t version;        /* JR_CONFIG_VERSION */
+    uint64_t id;             /* this node's id, > 0, unique in the cluster */
+    const char *name;        /* human name; default "node<id>" */
+    const char *address;     /* host:port (IPv4) this node listens on and
+                                that peers use to reach it */
+    const char *data_dir;    /* directory holding the node's state; created
+                                if missing */
+    unsigned election_timeout_ms;  /* default 1000 */
+    unsigned heartbeat_timeout_ms; /* default 100 */
+    unsigned snapshot_threshold;   /* entries between snapshots; 8192 */
+    unsigned snapshot_trailing;    /* entries kept after a snapshot; 2048 */
+    unsigned apply_timeout_ms;     /* deadline of a write or read; 10000 */
+    int log_level;                 /* enum jr_log_level; JR_LOG_INFO */
+    jr_log_cb log_cb;              /* NULL: "jacoraft[name]: ..." to stderr */
+    void *log_data;                /* passed to log_cb */
+    const struct jr_fsm *fsm;      /* required; copied at open */
+    /* new fields go here, at the end, only */
+};
+
+/* Fill cfg with defaults, size and version. Any thread. */
+JR_API void jr_config_init(struct jr_config *cfg);
+
+/* ------------------------------------------------------------------------
+ * Node lifecycle
+ *
+ * A node owns a libuv loop running on its own thread; every function below
+ * is thread-safe unless it says otherwise. Callbacks (FSM, requests) run on
+ * that loop thread.
+ * --------------------------------------------------------------------- */
+struct jr_node;
+
+/* Open a node on cfg->data_dir: create the directory if needed, lock it
+ * (flock; JR_ELOCKED if another process holds it), and check the identity
+ * stored there (JR_EMISMATCH if it belongs to another node id). Strings in
+ * cfg are copied. On success *out is set; close it with jr_node_close().
+ * Errors: JR_EINVAL (missing or bad config field), JR_ELOCKED, JR_EMISMATCH,
+ * JR_EIO, JR_ECORRUPT, JR_ENOMEM. */
+JR_API int jr_node_open(const struct jr_config *cfg,
+                        struct jr_node **out,
+                        struct jr_error *err);
+
+/* One member of an initial cluster. */
+struct jr_member {
+    uint64_t id;
+    const char *address;
+};
+
+/* Create a new cluster whose initial voters are members[0..n-1] (which
+ * must include this node). With n == 1 the node is a single-voter cluster
+ * with a fresh random cluster id; with several members, every member must
+ * be bootstrapped with the same list (etcd's --initial-cluster) and the
+ * cluster id is derived from it. Call before jr_node_start(). A node that
+ * already holds state returns 0 without changing anything if the list
+ * matches what it was bootstrapped with, JR_EMISMATCH otherwise.
+ * Errors: JR_EINVAL, JR_EMISMATCH, JR_ESTATE (already started), JR_EIO. */
+JR_API int jr_node_bootstrap(struct jr_node *node,
+                             const struct jr_member *members,
+                             unsigned n,
+                             struct jr_error *err);
+
+/* Start the node: load state, start the loop thread, listen on the
+ * address. A node with no state and no bootstrap waits to be joined.
+ * Errors: JR_ESTATE (already started), JR_EIO, JR_ECORRUPT, JR_EMISMATCH. */
+JR_API int jr_node_start(struct jr_node *node, struct jr_error *err);
+
+/* Join an existing cluster by contacting the member at address (any
+ * member: a follower points to its leader). Blocks until this node is a
+ * voter of that cluster, up to timeout_ms. The node must be started and
+ * empty. Errors: JR_ESTATE (already a member), JR_EMISMATCH (this data
+ * directory belongs to another cluster), JR_ECONNECT, JR_ENOLEADER,
+ * JR_ETIMEDOUT, JR_EDEADLK (called on the loop thread). */
+JR_API int jr_node_join(struct jr_node *node,
+                        const char *address,
+                        unsigned timeout_ms,
+                        struct jr_error *err);
+
+/* Stop the node gracefully: a leader first transfers leadership to a
+ * caught-up voter (bounded by the election timeout), then raft is closed,
+ * pending requests fail with JR_ECANCELED and the loop thread exits.
+ * Idempotent. Must not be called from the loop thread (JR_EDEADLK). */
+JR_API int jr_node_stop(struct jr_node *node);
+
+/* Stop if needed, unlock the data directory and free the node. */
+JR_API void jr_node_close(struct jr_node *node);
+
+/* This node's id, and the cluster id ("" before the node is a member).
+ * The string is valid until jr_node_close(). */
+JR_API uint64_t jr_node_id(const struct jr_node *node);
+JR_API const char *jr_node_cluster_id(struct jr_node *node);
+
+/* ------------------------------------------------------------------------
+ * Writes
+ * --------------------------------------------------------------------- */
+struct jr_apply;
+
+/* Completion of a write. status is 0 when the command was committed and
+ * applied; result (borrowed for the call, may be NULL) is what the FSM's
+ * apply returned for it. On failure status is one of: JR_ENOLEADER,
+ * JR_EQUORUMLOST (definitely not applied), JR_ELEADERSHIPLOST,
+ * JR_ETIMEDOUT (outcome unknown), JR_EAPPLY, JR_ETOOBIG, JR_ECANCELED,
+ * JR_ENOSPACE, JR_EIO; req->errmsg says more. */
+typedef void (*jr_apply_cb)(struct jr_apply *req,
+                            int status,
+                            const void *result,
+                            size_t result_len);
+
+struct jr_apply {
+    void *data;                   /* for the caller */
+    jr_apply_cb cb;               /* set by jr_apply() */
+    uint64_t index;               /* log index of the command, on success */
+    char errmsg[JR_ERRMSG_SIZE];  /* detail, on failure */
+    void *reserved[4];
+};
+
+/* Submit a command from any thread, on any node: a follower forwards it to
+ * the leader. buf is copied. Submissions made close together are batched
+ * into one log append. If 0 is returned, cb runs exactly once on the loop
+ * thread; on error it never runs. Errors: JR_EINVAL, JR_ESTATE (not
+ * started), JR_ENOMEM, JR_ETOOBIG (over 64 MiB). */
+JR_API int jr_apply(struct jr_node *node,
+                    struct jr_apply *req,
+                    const void *buf,
+                    size_t len,
+                    jr_apply_cb cb);
+
+/* Blocking form of jr_apply(). On success, if result is not NULL, *result is
+ * set to a copy of the FSM result (free with jr_free(); NULL if none) and
+ * *result_len to its length. timeout_ms 0 means the node's apply timeout.
+ * Returns the status the callback would get, or JR_EDEADLK on the loop
+ * thread. */
+JR_API int jr_apply_sync(struct jr_node *node,
+                         const void *buf,
+                         size_t len,
+                         unsigned timeout_ms,
+                         void **result,
+                         size_t *result_len,
+                         struct jr_error *err);
+
+/* ------------------------------------------------------------------------
+ * Reads
+ *
+ * A local read needs nothing from the library: read the FSM's own state
+ * (with the embedder's own locking, since apply runs on the loop thread).
+ * It works with no leader and may be stale.
+ *
+ * A linearizable read first waits for a read barrier: when it completes,
+ * this node's FSM has applied every write acknowledged anywhere before the
+ * barrier started, so a local read made now is linearizable.
+ * --------------------------------------------------------------------- */
+struct jr_barrier;
+typedef void (*jr_barrier_cb)(struct jr_barrier *req, int status);
+
+struct jr_barrier {
+    void *data;
+    jr_barrier_cb cb;
+    uint64_t index;               /* applied index the read is safe at */
+    char errmsg[JR_ERRMSG_SIZE];
+    void *reserved[4];
+};
+
+/* Start a read barrier (any thread). cb runs once on the loop thread,
+ * where reading the FSM state is also race-free. Errors as jr_apply(). */
+JR_API int jr_barrier(struct jr_node *node,
+                      struct jr_barrier *req,
+                      jr_barrier_cb cb);
+
+/* Blocking form of jr_barrier(). */
+JR_API int jr_barrier_sync(struct jr_node *node,
+                           unsigned timeout_ms,
+                           struct jr_error *err);
+
+/* ------------------------------------------------------------------------
+ * Status
+ * --------------------------------------------------------------------- */
+enum jr_role {
+    JR_ROLE_STANDBY = 0, /* replicates the log, does not vote */
+    JR_ROLE_VOTER = 1,
+    JR_ROLE_SPARE = 2, /* member that neither replicates nor votes */
+};
+
+enum jr_state {
+    JR_STATE_UNAVAILABLE = 0, /* not started, stopping, or not a member */
+    JR_STATE_FOLLOWER = 1,
+    JR_STATE_CANDIDATE = 2,
+    JR_STATE_LEADER = 3,
+};
+
+/* Names for the two enums ("voter", "leader"); static, never NULL. */
+JR_API const char *jr_role_name(int role);
+JR_API const char *jr_state_name(int state);
+
+struct jr_peer_status {
+    uint64_t id;
+    char name[64];         /* known for this node; "" for others yet */
+    char address[128];
+    int role;              /* enum jr_role */
+    bool reachable;        /* heard from within the election timeout */
+    int64_t last_contact_ms; /* ms since last message from it; -1 never;
+                                0 for this node itself */
+    uint64_t match_index;  /* known on the leader only; 0 elsewhere */
+};
+
+struct jr_status {
+    uint64_t id;
+    char name[64];
+    char address[128];
+    char cluster_id[40];
+    int state;              /* enum jr_state */
+    uint64_t term;
+    uint64_t leader_id;     /* 0: no known leader */
+    char leader_address[128];
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t last_index;
+    uint64_t snapshot_index;
+    int health;             /* 0, JR_ENOLEADER or JR_EQUORUMLOST: what a
+                               write submitted now would fail with */
+    unsigned n_peers;
+    struct jr_peer_status *peers; /* configuration, this node included */
+};
+
+/* Snapshot of the node's state; free with jr_status_free(). Errors:
+ * JR_ESTATE (not started), JR_ENOMEM, JR_EDEADLK. Any thread but the loop
+ * thread. */
+JR_API int jr_node_status(struct jr_node *node, struct jr_status **out);
+JR_API void jr_status_free(struct jr_status *status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* JACORAFT_H */

@@ -1,0 +1,294 @@
+/* datadir.c: the data directory's lock and the identity file that binds it
+ * to one node and one cluster. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jr_internal.h"
+
+#define META_FILE "jacoraft.id"
+#define LOCK_FILE "LOCK"
+#define META_FORMAT 1
+
+int jr__datadir_lock(const char *dir, int *fd, struct jr_error *err)
+{
+    char path[4096];
+    int f;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        return jr__error_set(err, jr__err_from_errno(errno),
+                             "create data directory %s: %s", dir,
+                             strerror(errno));
+    }
+    if (snprintf(path, sizeof path, "%s/%s", dir, LOCK_FILE) >=
+        (int)sizeof path) {
+        return jr__error_set(err, JR_EINVAL, "data directory path too long");
+    }
+    f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (f < 0) {
+        return jr__error_set(err, jr__err_from_errno(errno), "open %s: %s",
+                             path, strerror(errno));
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(f);
+        if (e == EWOULDBLOCK) {
+            return jr__error_set(err, JR_ELOCKED,
+                                 "data directory %s is locked by another "
+                                 "process (is a node already running on it?)",
+                                 dir);
+        }
+        return jr__error_set(err, jr__err_from_errno(e), "lock %s: %s", path,
+                             strerror(e));
+    }
+    *fd = f;
+    return 0;
+}
+
+void jr__datadir_unlock(int fd)
+{
+    if (fd >= 0) {
+        (void)flock(fd, LOCK_UN);
+        (void)close(fd);
+    }
+}
+
+static bool is_hex_id(const char *s)
+{
+    size_t i;
+    if (strlen(s) != JR__CLUSTER_ID_LEN) {
+        return false;
+    }
+    for (i = 0; i < JR__CLUSTER_ID_LEN; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The file is "key value" lines, so an operator can read it with cat. */
+int jr__meta_parse(const char *text, size_t len, struct jr__meta *m,
+                   char *errmsg)
+{
+    char line[256];
+    size_t pos = 0;
+    unsigned lineno = 0;
+    bool have_format = false, have_id = false;
+    struct jr__meta out;
+    memset(&out, 0, sizeof out);
+    while (pos < len) {
+        size_t end = pos;
+        char key[32], value[128];
+        while (end < len && text[end] != '\n') {
+            end++;
+        }
+        lineno++;
+        if (end - pos >= sizeof line) {
+            jr__errf(errmsg, "line %u too long", lineno);
+            return JR_ECORRUPT;
+        }
+        memcpy(line, text + pos, end - pos);
+        line[end - pos] = '\0';
+        pos = end + 1;
+        if (line[0] == '\0' || line[0] == '#') {
+            continue;
+        }
+        value[0] = '\0';
+        if (sscanf(line, "%31s %127s", key, value) < 1) {
+            jr__errf(errmsg, "line %u: cannot parse", lineno);
+            return JR_ECORRUPT;
+        }
+        if (strcmp(key, "format") == 0) {
+            if (strcmp(value, "1") != 0) {
+                jr__errf(errmsg, "line %u: unsupported format %s", lineno,
+                         value);
+                return JR_ECORRUPT;
+            }
+            have_format = true;
+        } else if (strcmp(key, "node_id") == 0) {
+            char *endp;
+            errno = 0;
+            out.node_id = strtoull(value, &endp, 10);
+            if (errno != 0 || *endp != '\0' || out.node_id == 0) {
+                jr__errf(errmsg, "line %u: bad node_id '%s'", lineno, value);
+                return JR_ECORRUPT;
+            }
+            have_id = true;
+        } else if (strcmp(key, "cluster_id") == 0 ||
+                   strcmp(key, "bootstrap") == 0) {
+            char *dst = key[0] == 'c' ? out.cluster_id : out.bootstrap_digest;
+            if (value[0] != '\0' && !is_hex_id(value)) {
+                jr__errf(errmsg, "line %u: bad %s '%s'", lineno, key, value);
+                return JR_ECORRUPT;
+            }
+            memcpy(dst, value, strlen(value) + 1);
+        } else {
+            jr__errf(errmsg, "line %u: unknown key '%s'", lineno, key);
+            return JR_ECORRUPT;
+        }
+    }
+    if (!have_format || !have_id) {
+        jr__errf(errmsg, "missing %s", !have_format ? "format" : "node_id");
+        return JR_ECORRUPT;
+    }
+    *m = out;
+    return 0;
+}
+
+int jr__meta_format(const struct jr__meta *m, char *buf, size_t size)
+{
+    int n = snprintf(buf, size,
+                     "# jacoraft node identity: do not edit\n"
+                     "format %d\nnode_id %" PRIu64 "\ncluster_id %s\n"
+                     "bootstrap %s\n",
+                     META_FORMAT, m->node_id, m->cluster_id,
+                     m->bootstrap_digest);
+    if (n < 0 || (size_t)n >= size) {
+        return JR_EINVAL;
+    }
+    return n;
+}
+
+int jr__meta_load(const char *dir, struct jr__meta *m, struct jr_error *err)
+{
+    char path[4096], buf[1024], msg[JR_ERRMSG_SIZE];
+    ssize_t n;
+    int fd, rv;
+    (void)snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            return JR_ENOTFOUND;
+        }
+        return jr__error_set(err, jr__err_from_errno(errno), "open %s: %s",
+                             path, strerror(errno));
+    }
+    n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n < 0) {
+        return jr__error_set(err, JR_EIO, "read %s: %s", path,
+                             strerror(errno));
+    }
+    rv = jr__meta_parse(buf, (size_t)n, m, msg);
+    if (rv != 0) {
+        return jr__error_set(err, rv, "identity file %s is corrupt: %s", path,
+                             msg);
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rv;
+    if (fd < 0) {
+        return -1;
+    }
+    rv = fsync(fd);
+    close(fd);
+    return rv;
+}
+
+/* Write to a temporary file, fsync, rename, fsync the directory: a crash
+ * leaves the old identity or the new one, never a mix. */
+int jr__meta_store(const char *dir, const struct jr__meta *m,
+                   struct jr_error *err)
+{
+    char path[4096], tmp[4200], buf[1024];
+    int fd, len;
+    (void)snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    len = jr__meta_format(m, buf, sizeof buf);
+    if (len < 0) {
+        return jr__error_set(err, JR_EINVAL, "format identity");
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return jr__error_set(err, jr__err_from_errno(errno), "create %s: %s",
+                             tmp, strerror(errno));
+    }
+    if (write(fd, buf, (size_t)len) != len || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return jr__error_set(err, jr__err_from_errno(e), "write %s: %s", tmp,
+                             strerror(e));
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0 || fsync_dir(dir) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return jr__error_set(err, jr__err_from_errno(e), "store %s: %s", path,
+                             strerror(e));
+    }
+    return 0;
+}
+
+static void hex_of(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 0xf];
+    }
+    out[2 * n] = '\0';
+}
+
+void jr__cluster_id_random(char out[JR__CLUSTER_ID_LEN + 1])
+{
+    unsigned char bytes[JR__CLUSTER_ID_LEN / 2];
+    if (uv_random(NULL, NULL, bytes, sizeof bytes, 0, NULL) != 0) {
+        /* getrandom cannot fail once the pool is seeded; fall back on
+         * time and pid rather than refusing to bootstrap. */
+        uint64_t t = uv_hrtime() ^ ((uint64_t)getpid() << 32);
+        unsigned long long a = raft_digest("jacoraft", t);
+        unsigned long long b = raft_digest("cluster", t + 1);
+        memcpy(bytes, &a, 8);
+        memcpy(bytes + 8, &b, 8);
+    }
+    hex_of(bytes, sizeof bytes, out);
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+    const struct jr_member *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The id of a statically bootstrapped cluster must be the same on every
+ * member without any communication, so it is a digest of the sorted list. */
+void jr__members_digest(const struct jr_member *members, unsigned n,
+                        char out[JR__CLUSTER_ID_LEN + 1])
+{
+    struct jr_member sorted[64];
+    char text[8192];
+    size_t used = 0;
+    unsigned i;
+    unsigned char bytes[16];
+    unsigned long long a, b;
+    if (n > 64) {
+        n = 64;
+    }
+    memcpy(sorted, members, n * sizeof *members);
+    qsort(sorted, n, sizeof *sorted, member_cmp);
+    for (i = 0; i < n && used < sizeof text; i++) {
+        int k = snprintf(text + used, sizeof text - used, "%" PRIu64 "=%s,",
+                         sorted[i].id, sorted[i].address);
+        if (k < 0) {
+            break;
+        }
+        used += (size_t)k;
+    }
+    text[used < sizeof text ? used : sizeof text - 1] = '\0';
+    a = raft_digest(text, 0);
+    b = raft_digest(text, 1);
+    memcpy(bytes, &a, 8);
+    memcpy(bytes + 8, &b, 8);
+    hex_of(bytes, sizeof bytes, out);
+}

@@ -1,0 +1,167 @@
+/* fsm.c: canonical/raft's FSM interface on top of the embedder's jr_fsm:
+ * per-command results routed to their submitters, and snapshots streamed
+ * through writer and reader objects. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jr_internal.h"
+
+#define CHUNK_SIZE (1u << 20)
+
+struct jr_snapshot_writer {
+    struct raft_buffer *bufs;
+    unsigned n;
+    unsigned cap;
+    int error;
+};
+
+struct jr_snapshot_reader {
+    const char *data;
+    size_t len;
+    size_t pos;
+};
+
+int jr_snapshot_write(struct jr_snapshot_writer *w, const void *buf,
+                      size_t len)
+{
+    const char *p = buf;
+    if (w->error != 0) {
+        return w->error;
+    }
+    while (len > 0) {
+        struct raft_buffer *last = w->n > 0 ? &w->bufs[w->n - 1] : NULL;
+        size_t room, k;
+        if (last == NULL || last->len == CHUNK_SIZE) {
+            if (w->n == w->cap) {
+                unsigned cap = w->cap == 0 ? 8 : w->cap * 2;
+                struct raft_buffer *b =
+                    raft_realloc(w->bufs, cap * sizeof *b);
+                if (b == NULL) {
+                    return w->error = JR_ENOMEM;
+                }
+                w->bufs = b;
+                w->cap = cap;
+            }
+            last = &w->bufs[w->n];
+            last->base = raft_malloc(CHUNK_SIZE);
+            if (last->base == NULL) {
+                return w->error = JR_ENOMEM;
+            }
+            last->len = 0;
+            w->n++;
+        }
+        room = CHUNK_SIZE - last->len;
+        k = len < room ? len : room;
+        memcpy((char *)last->base + last->len, p, k);
+        last->len += k;
+        p += k;
+        len -= k;
+    }
+    return 0;
+}
+
+size_t jr_snapshot_read(struct jr_snapshot_reader *r, void *buf, size_t len)
+{
+    size_t k = r->len - r->pos;
+    if (k > len) {
+        k = len;
+    }
+    memcpy(buf, r->data + r->pos, k);
+    r->pos += k;
+    return k;
+}
+
+size_t jr_snapshot_remaining(const struct jr_snapshot_reader *r)
+{
+    return r->len - r->pos;
+}
+
+static void writer_free(struct jr_snapshot_writer *w)
+{
+    unsigned i;
+    for (i = 0; i < w->n; i++) {
+        raft_free(w->bufs[i].base);
+    }
+    raft_free(w->bufs);
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+                     void **result)
+{
+    struct jr_node *n = fsm->data;
+    /* raft updates last_applied after this returns. */
+    uint64_t index = n->raft.last_applied + 1;
+    void *res = NULL;
+    size_t res_len = 0;
+    int rv = n->fsm.apply(n->fsm.data, index, buf->base, buf->len, &res,
+                          &res_len);
+    jr__applied(n, index, rv, res, res_len);
+    /* Never report failure to raft: it would stop applying the log for
+     * good. A failed command is a deterministic outcome like any other. */
+    *result = NULL;
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                        unsigned *n_bufs)
+{
+    struct jr_node *n = fsm->data;
+    struct jr_snapshot_writer w;
+    int rv;
+    memset(&w, 0, sizeof w);
+    rv = n->fsm.snapshot(n->fsm.data, &w);
+    if (rv == 0 && w.error != 0) {
+        rv = w.error;
+    }
+    if (rv != 0) {
+        jr__errorf(n, "snapshot at index %llu failed: state machine "
+                   "returned %d; will retry",
+                   (unsigned long long)n->raft.last_applied, rv);
+        writer_free(&w);
+        return RAFT_IOERR;
+    }
+    if (w.n == 0) {
+        /* raft needs at least one buffer. */
+        if (jr_snapshot_write(&w, "", 0) != 0 || w.n == 0) {
+            w.bufs = raft_malloc(sizeof *w.bufs);
+            if (w.bufs == NULL) {
+                return RAFT_NOMEM;
+            }
+            w.bufs[0].base = raft_malloc(1);
+            w.bufs[0].len = 0;
+            w.n = 1;
+        }
+    }
+    *bufs = w.bufs;
+    *n_bufs = w.n;
+    jr__debugf(n, "snapshot at index %llu: %u chunk(s)",
+               (unsigned long long)n->raft.last_applied, w.n);
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct jr_node *n = fsm->data;
+    struct jr_snapshot_reader r = {buf->base, buf->len, 0};
+    int rv = n->fsm.restore(n->fsm.data, &r);
+    if (rv != 0) {
+        jr__errorf(n, "restore of a %zu-byte snapshot failed: state machine "
+                   "returned %d", buf->len, rv);
+        return RAFT_CORRUPT;
+    }
+    jr__infof(n, "restored a %zu-byte snapshot", buf->len);
+    /* On success the buffer is ours (the FSM's) to free. */
+    raft_free(buf->base);
+    return 0;
+}
+
+int jr__fsm_init(struct jr_node *n)
+{
+    memset(&n->raft_fsm, 0, sizeof n->raft_fsm);
+    n->raft_fsm.version = 1;
+    n->raft_fsm.data = n;
+    n->raft_fsm.apply = fsm_apply;
+    n->raft_fsm.snapshot = fsm_snapshot;
+    n->raft_fsm.restore = fsm_restore;
+    return 0;
+}

@@ -1,0 +1,280 @@
+/* jr_internal.h: the node structure and the helpers shared by lib/ files. */
+#ifndef JR_INTERNAL_H
+#define JR_INTERNAL_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdarg.h>
+#include <uv.h>
+
+#include "../include/jacoraft.h"
+#include "queue.h"
+
+#define JR__CLUSTER_ID_LEN 32   /* hex characters of a 128-bit id */
+#define JR__MAX_COMMAND (64u << 20) /* largest command accepted */
+#define JR__MAX_FRAME ((64u << 20) + 4096) /* largest RPC frame */
+#define JR__MAX_BATCH 4096      /* commands in one raft_apply */
+
+/* Formatting of error details into a buffer of JR_ERRMSG_SIZE. */
+void jr__errf(char *buf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Set err (if not NULL) and return code. */
+int jr__error_set(struct jr_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int jr__err_from_raft(int raft_rv);
+int jr__err_from_uv(int uv_rv);
+int jr__err_from_errno(int e);
+
+/* Logging: honours the node's level and callback. */
+struct jr_node;
+void jr__log(struct jr_node *n, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define jr__debugf(n, ...) jr__log(n, JR_LOG_DEBUG, __VA_ARGS__)
+#define jr__infof(n, ...) jr__log(n, JR_LOG_INFO, __VA_ARGS__)
+#define jr__warnf(n, ...) jr__log(n, JR_LOG_WARN, __VA_ARGS__)
+#define jr__errorf(n, ...) jr__log(n, JR_LOG_ERROR, __VA_ARGS__)
+
+char *jr__strdup(const char *s);
+
+/* ---- data directory (datadir.c) ---- */
+struct jr__meta {
+    uint64_t node_id;
+    char cluster_id[JR__CLUSTER_ID_LEN + 1]; /* "" until a member */
+    char bootstrap_digest[JR__CLUSTER_ID_LEN + 1]; /* "" unless bootstrapped */
+};
+int jr__datadir_lock(const char *dir, int *fd, struct jr_error *err);
+void jr__datadir_unlock(int fd);
+/* Returns JR_ENOTFOUND when no identity file exists yet. */
+int jr__meta_load(const char *dir, struct jr__meta *m, struct jr_error *err);
+int jr__meta_store(const char *dir,
+                   const struct jr__meta *m,
+                   struct jr_error *err);
+/* Parse/format, exposed for unit tests. */
+int jr__meta_parse(const char *text, size_t len, struct jr__meta *m,
+                   char *errmsg);
+int jr__meta_format(const struct jr__meta *m, char *buf, size_t size);
+void jr__cluster_id_random(char out[JR__CLUSTER_ID_LEN + 1]);
+void jr__members_digest(const struct jr_member *members,
+                        unsigned n,
+                        char out[JR__CLUSTER_ID_LEN + 1]);
+
+/* ---- address parsing and connection preamble (transport.c) ---- */
+size_t jr__preamble_encode(struct jr_node *n, int kind, char *out);
+int jr__parse_address(const char *address, struct sockaddr_in *sa,
+                      char *errmsg);
+
+/* ---- commands and requests in flight (apply.c) ---- */
+enum jr__cmd_kind {
+    JR__CMD_APPLY = 1,   /* a write submitted on this node */
+    JR__CMD_BARRIER,     /* a read barrier submitted on this node */
+    JR__CMD_REMOTE_APPLY,   /* a write forwarded to us by a follower */
+    JR__CMD_REMOTE_BARRIER, /* a read-index request from a follower */
+};
+
+struct jr__conn;
+
+struct jr__op {
+    struct jr__op *next;
+    void (*run)(struct jr_node *n, struct jr__op *op);
+};
+
+struct jr__cmd {
+    struct jr__op op;      /* posts the submission to the loop thread */
+    queue link;            /* in exactly one of the node's lists */
+    unsigned timeout_ms;
+    uint64_t batch_id;     /* raft_apply it was appended with */
+    enum jr__cmd_kind kind;
+    void *buf;             /* raft_malloc'd copy of the command */
+    size_t len;
+    struct jr_apply *req;  /* JR__CMD_APPLY */
+    struct jr_barrier *breq; /* JR__CMD_BARRIER */
+    struct jr__waiter *waiter; /* blocking forms */
+    struct jr__conn *conn; /* remote kinds; NULL once the conn closed */
+    uint64_t remote_id;    /* request id chosen by the remote */
+    uint64_t req_id;       /* our id when forwarded */
+    uint64_t deadline;     /* loop time (ms) */
+    uint64_t term;         /* term it was appended in (leader) */
+    uint64_t index;        /* log index once appended / read index */
+    int status;
+    char errmsg[JR_ERRMSG_SIZE];
+    void *result;          /* jr_malloc'd FSM result */
+    size_t result_len;
+};
+
+/* A thread blocked in a *_sync call. */
+struct jr__waiter {
+    uv_mutex_t mutex;
+    uv_cond_t cond;
+    bool done;
+    int status;
+    char errmsg[JR_ERRMSG_SIZE];
+    void *result;
+    size_t result_len;
+    uint64_t index;
+};
+
+void jr__waiter_init(struct jr__waiter *w);
+void jr__waiter_close(struct jr__waiter *w);
+/* Wait up to timeout_ms (0: forever); JR_ETIMEDOUT if it did not finish. */
+int jr__waiter_wait(struct jr__waiter *w, unsigned timeout_ms);
+void jr__waiter_finish(struct jr__waiter *w, int status, const char *errmsg);
+
+/* Posted work: run on the loop thread. */
+int jr__post(struct jr_node *n, struct jr__op *op);
+
+/* Per-server bookkeeping of when we last heard from it. */
+struct jr__contact {
+    uint64_t id;
+    uint64_t last_recv; /* loop time; 0 never */
+    char name[64];      /* as the peer announced itself */
+};
+
+struct jr__rpc; /* rpc.c */
+
+struct jr_node {
+    /* Configuration (strings owned). */
+    struct jr_config cfg;
+    char *name;
+    char *address;
+    char *data_dir;
+    char *raft_dir;
+    struct jr_fsm fsm;
+    int lock_fd;
+    struct jr__meta meta;
+    char cluster_id[JR__CLUSTER_ID_LEN + 1]; /* copy readable any thread */
+    bool has_state; /* raft dir holds a log or snapshot */
+
+    /* Thread and loop. */
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wakeup;
+    uv_check_t check;
+    uv_timer_t tick;
+    uv_mutex_t mutex;    /* ops list and the lifecycle flags */
+    struct jr__op *ops_head, *ops_tail;
+    bool started;
+    bool stopping;       /* stop requested */
+    bool closed;         /* loop thread has exited */
+    bool loop_running;
+    uv_thread_t loop_tid;
+
+    /* canonical/raft and its I/O. */
+    struct raft raft;
+    struct raft_io io;        /* io.c: the wrapper raft talks to */
+    struct raft_io backend;   /* io.c: the disk + network backend */
+    struct raft_uv_transport transport;
+    struct raft_fsm raft_fsm;
+    raft_io_tick_cb io_tick_cb;   /* io.c: raft's callbacks, wrapped */
+    raft_io_recv_cb io_recv_cb;
+    raft_io_close_cb io_close_cb;
+    bool raft_initialised;
+    bool raft_closed;
+
+    /* Requests. */
+    queue batch;          /* local + remote commands waiting to be appended */
+    queue barriers;       /* barriers waiting to be started */
+    queue inflight;       /* appended on this leader, by increasing index */
+    queue forwarded;      /* sent to the leader, awaiting its reply */
+    queue wait_applied;   /* follower reads waiting for applied >= index */
+    queue done;           /* finished, waiting for delivery */
+    uint64_t next_req_id;
+    uint64_t next_batch_id;
+    unsigned n_raft_reqs; /* raft_apply/raft_barrier requests outstanding */
+    uint64_t leader_seen; /* leader id last logged */
+
+    /* Peers heard from. */
+    struct jr__contact *contacts;
+    unsigned n_contacts;
+
+    struct jr__rpc *rpc;
+
+    /* Stop sequence. */
+    struct raft_transfer transfer;
+    bool transferring;
+    struct jr__waiter *stop_waiter;
+};
+
+/* Loop time in ms. */
+static inline uint64_t jr__now(struct jr_node *n)
+{
+    return uv_now(&n->loop);
+}
+
+bool jr__on_loop_thread(struct jr_node *n);
+
+/* apply.c */
+void jr__apply_init(struct jr_node *n);
+void jr__cmd_finish(struct jr_node *n, struct jr__cmd *c, int status,
+                    const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void jr__cmd_free(struct jr__cmd *c);
+void jr__submit_remote(struct jr_node *n, struct jr__cmd *c);
+void jr__flush(struct jr_node *n);
+void jr__deliver(struct jr_node *n);
+void jr__sweep(struct jr_node *n);
+void jr__fail_all(struct jr_node *n, int status, const char *why);
+void jr__forward_reply(struct jr_node *n, uint64_t req_id, int status,
+                       const char *errmsg, uint64_t index,
+                       const void *result, size_t result_len);
+void jr__conn_lost(struct jr_node *n, struct jr__conn *conn);
+/* fsm.c: called by the FSM glue for every applied command. */
+void jr__applied(struct jr_node *n, uint64_t index, int rv, void *result,
+                 size_t result_len);
+int jr__fsm_init(struct jr_node *n);
+
+/* health.c: what a write would fail with now (0 when a leader is known). */
+int jr__health(struct jr_node *n, char *errmsg);
+void jr__contact_seen(struct jr_node *n, uint64_t id);
+int64_t jr__contact_age(struct jr_node *n, uint64_t id);
+void jr__contact_name(struct jr_node *n, uint64_t id, const char *name);
+const char *jr__contact_name_of(struct jr_node *n, uint64_t id);
+
+/* io.c: set up the raft_io backend and its wrapper. */
+int jr__io_init(struct jr_node *n, struct jr_error *err);
+void jr__io_close(struct jr_node *n);
+
+/* transport.c */
+enum { JR__CONN_RAFT = 1, JR__CONN_RPC = 2 };
+int jr__transport_init(struct jr_node *n, struct raft_uv_transport *t);
+void jr__transport_close(struct raft_uv_transport *t);
+/* Connect to address and send the preamble of kind; cb gets the stream. */
+struct jr__dial;
+typedef void (*jr__dial_cb)(struct jr__dial *d, uv_stream_t *stream,
+                            int status);
+struct jr__dial {
+    void *data;
+    jr__dial_cb cb;
+    struct jr_node *node;
+    uv_tcp_t *tcp;
+    uv_connect_t connect;
+    uv_write_t write;
+    char preamble[512];
+    size_t preamble_len;
+    bool canceled;
+    queue link;
+};
+int jr__dial(struct jr_node *n, struct jr__dial *d, const char *address,
+             int kind, jr__dial_cb cb);
+
+/* rpc.c */
+int jr__rpc_init(struct jr_node *n);
+void jr__rpc_close(struct jr_node *n);
+/* An inbound RPC connection (after the preamble). */
+void jr__rpc_accept(struct jr_node *n, uv_stream_t *stream, uint64_t id,
+                    const char *address);
+/* Send forwarded commands/barriers to the current leader. */
+int jr__rpc_forward(struct jr_node *n, queue *cmds);
+/* Replies from leader to a remote conn. */
+void jr__rpc_reply(struct jr_node *n, struct jr__cmd *c);
+void jr__rpc_tick(struct jr_node *n);
+
+/* membership.c */
+int jr__join(struct jr_node *n, const char *address, unsigned timeout_ms,
+             struct jr_error *err);
+struct jr__msg;
+void jr__handle_info(struct jr_node *n, struct jr__conn *c,
+                     const struct jr__msg *m);
+void jr__handle_join(struct jr_node *n, struct jr__conn *c,
+                     const struct jr__msg *m);
+
+#endif /* JR_INTERNAL_H */

@@ -1,0 +1,17 @@
+/* main.c: runs every unit test suite; TAP-free, check's own summary. */
+#include <stdlib.h>
+
+#include "suites.h"
+
+int main(void)
+{
+    SRunner *sr = srunner_create(codec_suite());
+    int failed;
+    srunner_add_suite(sr, datadir_suite());
+    srunner_add_suite(sr, error_suite());
+    srunner_add_suite(sr, node_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,12 @@
+/* suites.h: the unit test suites run by test_unit. */
+#ifndef TEST_SUITES_H
+#define TEST_SUITES_H
+
+#include <check.h>
+
+Suite *codec_suite(void);
+Suite *datadir_suite(void);
+Suite *error_suite(void);
+Suite *node_suite(void);
+
+#endif
