@@ -29,6 +29,43 @@ void jr__apply_init(struct jr_node *n)
     QUEUE_INIT(&n->done);
 }
 
+/* canonical/raft 0.15's disk backend pads each entry to 8 bytes when it
+ * writes a segment but sums the unpadded lengths when it reads one back, so
+ * a log holding an entry whose length is not a multiple of 8 cannot be
+ * loaded (test_entry pins this). Every command therefore travels in an
+ * envelope of a multiple of 8 bytes: the data, zero padding, and a last
+ * byte giving the envelope's overhead (1 to 8). */
+void *jr__entry_wrap(const void *buf, size_t len, size_t *out_len)
+{
+    size_t total = (len + 1 + 7) & ~(size_t)7;
+    unsigned char *p = raft_malloc(total);
+    if (p == NULL) {
+        return NULL;
+    }
+    if (len > 0) {
+        memcpy(p, buf, len);
+    }
+    memset(p + len, 0, total - len);
+    p[total - 1] = (unsigned char)(total - len);
+    *out_len = total;
+    return p;
+}
+
+int jr__entry_unwrap(const void *buf, size_t len, size_t *data_len)
+{
+    const unsigned char *p = buf;
+    unsigned pad;
+    if (len == 0 || len % 8 != 0) {
+        return JR_ECORRUPT;
+    }
+    pad = p[len - 1];
+    if (pad < 1 || pad > 8) {
+        return JR_ECORRUPT;
+    }
+    *data_len = len - pad;
+    return 0;
+}
+
 void jr__cmd_free(struct jr__cmd *c)
 {
     if (c->buf != NULL) {
@@ -96,13 +133,11 @@ static struct jr__cmd *cmd_new(enum jr__cmd_kind kind, const void *buf,
     if (kind == JR__CMD_APPLY) {
         /* raft takes buffers allocated with raft_malloc: copy once, here,
          * and hand the copy to raft_apply without another. */
-        c->buf = raft_malloc(len > 0 ? len : 1);
+        c->buf = jr__entry_wrap(buf, len, &c->len);
         if (c->buf == NULL) {
             free(c);
             return NULL;
         }
-        memcpy(c->buf, buf, len);
-        c->len = len;
     }
     return c;
 }

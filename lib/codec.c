@@ -160,8 +160,9 @@ static int decode_items(const msgpack_object *o, struct jr__msg *m,
             }
             continue;
         }
-        if (get_i64(&f[1], &it->status) != 0 || get_u64(&f[2], &it->index) ||
-            get_str(&f[3], &it->errmsg, JR__MAX_STR) != 0 ||
+        if (get_i64(&f[1], &it->status) != 0 ||
+            get_str(&f[2], &it->errmsg, JR__MAX_STR) != 0 ||
+            get_u64(&f[3], &it->index) != 0 ||
             get_bin(&f[4], &it->data) != 0) {
             jr__errf(errmsg, "batch item %u: bad result", i);
             return JR_EPROTO;

@@ -92,9 +92,18 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     /* raft updates last_applied after this returns. */
     uint64_t index = n->raft.last_applied + 1;
     void *res = NULL;
-    size_t res_len = 0;
-    int rv = n->fsm.apply(n->fsm.data, index, buf->base, buf->len, &res,
-                          &res_len);
+    size_t res_len = 0, len;
+    int rv = jr__entry_unwrap(buf->base, buf->len, &len);
+    if (rv != 0) {
+        /* Only our own envelopes enter the log; this is disk or memory
+         * corruption, and every node sees the same bytes. */
+        jr__errorf(n, "entry %llu: malformed envelope of %zu bytes; not "
+                   "applied", (unsigned long long)index, buf->len);
+        jr__applied(n, index, JR_ECORRUPT, NULL, 0);
+        *result = NULL;
+        return 0;
+    }
+    rv = n->fsm.apply(n->fsm.data, index, buf->base, len, &res, &res_len);
     jr__applied(n, index, rv, res, res_len);
     /* Never report failure to raft: it would stop applying the log for
      * good. A failed command is a deterministic outcome like any other. */

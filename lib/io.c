@@ -181,6 +181,10 @@ int jr__io_init(struct jr_node *n, struct jr_error *err)
     /* Reconnect fast: a restarted peer should rejoin within a heartbeat or
      * two, not the 1 s default. */
     raft_uv_set_connect_retry_delay(&n->backend, 100);
+    /* Auto-recovery renames a segment it cannot read and starts without
+     * it: acknowledged entries would vanish silently. Refuse to start
+     * instead, naming the file. */
+    raft_uv_set_auto_recovery(&n->backend, false);
     n->backend.data = n;
 
     memset(io, 0, sizeof *io);

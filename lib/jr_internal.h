@@ -181,6 +181,8 @@ struct jr_node {
     uint64_t next_batch_id;
     unsigned n_raft_reqs; /* raft_apply/raft_barrier requests outstanding */
     uint64_t leader_seen; /* leader id last logged */
+    struct raft_barrier noop; /* commits earlier terms' entries */
+    bool noop_pending;
 
     /* Peers heard from. */
     struct jr__contact *contacts;
@@ -203,6 +205,8 @@ static inline uint64_t jr__now(struct jr_node *n)
 bool jr__on_loop_thread(struct jr_node *n);
 
 /* apply.c */
+void *jr__entry_wrap(const void *buf, size_t len, size_t *out_len);
+int jr__entry_unwrap(const void *buf, size_t len, size_t *data_len);
 void jr__apply_init(struct jr_node *n);
 void jr__cmd_finish(struct jr_node *n, struct jr__cmd *c, int status,
                     const char *fmt, ...)

@@ -243,6 +243,33 @@ static void check_cb(uv_check_t *c)
     jr__deliver(n);
 }
 
+static void noop_cb(struct raft_barrier *req, int status)
+{
+    struct jr_node *n = req->data;
+    n->noop_pending = false;
+    if (status == 0) {
+        jr__debugf(n, "entries of earlier terms committed at index %llu",
+                   (unsigned long long)req->index);
+    }
+}
+
+/* Raft thesis 6.4: a new leader commits an entry of its own term at once,
+ * which commits every entry of earlier terms before it. canonical/raft 0.15
+ * does not, so after a full restart the state would stay unapplied until
+ * the first write. */
+static void commit_noop(struct jr_node *n)
+{
+    int rv;
+    if (n->noop_pending) {
+        return;
+    }
+    n->noop.data = n;
+    rv = raft_barrier(&n->raft, &n->noop, noop_cb);
+    if (rv == 0) {
+        n->noop_pending = true;
+    }
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct jr_node *n = t->data;
@@ -257,6 +284,9 @@ static void tick_cb(uv_timer_t *t)
                       (unsigned long long)leader, address,
                       (unsigned long long)n->raft.current_term,
                       leader == n->raft.id ? ": this node" : "");
+            if (leader == n->raft.id) {
+                commit_noop(n);
+            }
         } else {
             char why[JR_ERRMSG_SIZE];
             (void)jr__health(n, why);

@@ -134,7 +134,16 @@ static void handle_forward(struct jr_node *n, struct jr__conn *c,
 {
     unsigned i;
     for (i = 0; i < m->n_items; i++) {
-        struct jr__cmd *cmd = calloc(1, sizeof *cmd);
+        struct jr__cmd *cmd;
+        size_t data_len;
+        if (jr__entry_unwrap(m->items[i].data.ptr, m->items[i].data.len,
+                             &data_len) != 0) {
+            jr__warnf(n, "rpc from %s: command without a valid envelope; "
+                      "closing the connection", c->address);
+            conn_close(c);
+            return;
+        }
+        cmd = calloc(1, sizeof *cmd);
         if (cmd == NULL) {
             conn_close(c);
             return;

@@ -263,7 +263,8 @@ struct conn;
 struct pending {
     struct pending *next; /* in the connection's answer order */
     struct conn *conn;
-    bool ready;
+    bool ready;   /* answer complete; set on the server thread only */
+    bool async;   /* answered by a callback on the node's thread */
     char *answer; /* malloc'd line with newline */
     size_t answer_len;
     struct jr_apply apply;
@@ -279,6 +280,8 @@ struct conn {
     struct pending *head, *tail;
     unsigned inflight;
     bool closing;
+    bool flush_queued;
+    struct conn *flush_next;
 };
 
 static struct jr_node *node;
@@ -303,7 +306,6 @@ static void set_answer(struct pending *p, const char *fmt, ...)
     p->answer = malloc((size_t)n + 2);
     if (p->answer == NULL) {
         p->answer_len = 0;
-        p->ready = true;
         return;
     }
     va_start(ap, fmt);
@@ -311,7 +313,6 @@ static void set_answer(struct pending *p, const char *fmt, ...)
     va_end(ap);
     p->answer[n] = '\n';
     p->answer_len = (size_t)n + 1;
-    p->ready = true;
 }
 
 static void set_error(struct pending *p, int code, const char *msg)
@@ -407,19 +408,28 @@ static void barrier_cb(struct jr_barrier *req, int status)
 static void done_cb(uv_async_t *a)
 {
     struct pending *list, *p;
+    struct conn *conns = NULL;
     (void)a;
     uv_mutex_lock(&done_lock);
     list = done_head;
     done_head = NULL;
     uv_mutex_unlock(&done_lock);
+    /* Mark first, flush after: flushing frees answered requests, which may
+     * be further down this list. */
     for (p = list; p != NULL; p = p->done_next) {
-        p->conn->inflight--;
+        struct conn *c = p->conn;
+        p->ready = true;
+        c->inflight--;
+        if (!c->flush_queued) {
+            c->flush_queued = true;
+            c->flush_next = conns;
+            conns = c;
+        }
     }
-    while (list != NULL) {
-        struct conn *c;
-        p = list;
-        list = p->done_next;
-        c = p->conn;
+    while (conns != NULL) {
+        struct conn *c = conns;
+        conns = c->flush_next;
+        c->flush_queued = false;
         conn_flush(c);
         conn_maybe_free(c);
     }
@@ -508,6 +518,7 @@ static void handle_line(struct conn *c, char *line, size_t len)
     }
     if (strcmp(line, "STATUS") == 0) {
         status_json(p);
+        p->ready = true;
         return;
     }
     klen = strlen(key);
@@ -515,6 +526,7 @@ static void handle_line(struct conn *c, char *line, size_t len)
         char *vs = memchr(key, ' ', klen);
         if (vs == NULL) {
             set_error(p, JR_EINVAL, "usage: PUT <key> <value>");
+            p->ready = true;
             return;
         }
         *vs = '\0';
@@ -524,6 +536,7 @@ static void handle_line(struct conn *c, char *line, size_t len)
     }
     if (!valid_key(key, klen) || vlen > MAX_VALUE) {
         set_error(p, JR_EINVAL, "bad key or value");
+        p->ready = true;
         return;
     }
     memcpy(p->key, key, klen + 1);
@@ -531,9 +544,11 @@ static void handle_line(struct conn *c, char *line, size_t len)
         answer_get(p);
     } else if (strcmp(line, "LGET") == 0) {
         p->barrier.data = p;
+        p->async = true;
         c->inflight++;
         rv = jr_barrier(node, &p->barrier, barrier_cb);
         if (rv != 0) {
+            p->async = false;
             c->inflight--;
             set_error(p, rv, NULL);
         }
@@ -547,14 +562,19 @@ static void handle_line(struct conn *c, char *line, size_t len)
             memcpy(cmd + 2 + klen, value, vlen);
         }
         p->apply.data = p;
+        p->async = true;
         c->inflight++;
         rv = jr_apply(node, &p->apply, cmd, clen, apply_cb);
         if (rv != 0) {
+            p->async = false;
             c->inflight--;
             set_error(p, rv, NULL);
         }
     } else {
         set_error(p, JR_EINVAL, "unknown request (PUT, DEL, GET, LGET, STATUS)");
+    }
+    if (!p->async) {
+        p->ready = true;
     }
 }
 

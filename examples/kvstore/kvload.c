@@ -1,0 +1,283 @@
+/* kvload.c: a load generator for the kvstore client protocol: keeps a fixed
+ * number of PUTs in flight across one or more servers, reports throughput
+ * and latency, and can record every acknowledged key for later checks. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct conn {
+    int fd;
+    char rbuf[65536];
+    size_t rlen;
+    uint64_t *sent_at; /* FIFO of send times, one per request in flight */
+    uint64_t *keys;    /* FIFO of key numbers in flight */
+    unsigned head, count, cap;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int dial(const char *address)
+{
+    struct sockaddr_in sa;
+    char host[64];
+    const char *colon = strrchr(address, ':');
+    int fd, one = 1;
+    if (colon == NULL || (size_t)(colon - address) >= sizeof host) {
+        return -1;
+    }
+    memcpy(host, address, (size_t)(colon - address));
+    host[colon - address] = '\0';
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        return -1;
+    }
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: kvload --servers HOST:PORT[,...] [--inflight N] "
+            "[--count N | --seconds S]\n"
+            "              [--value-size BYTES] [--prefix P] [--start N] "
+            "[--ack-file FILE] [--json]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"servers", required_argument, NULL, 's'},
+        {"inflight", required_argument, NULL, 'n'},
+        {"count", required_argument, NULL, 'c'},
+        {"seconds", required_argument, NULL, 'S'},
+        {"value-size", required_argument, NULL, 'v'},
+        {"prefix", required_argument, NULL, 'p'},
+        {"start", required_argument, NULL, 'b'},
+        {"ack-file", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char *servers = NULL, *prefix = "k", *save = NULL, *tok;
+    const char *ack_path = NULL;
+    unsigned inflight = 1, n_conns = 0, i, value_size = 100, per_conn;
+    uint64_t count = 0, seconds = 0, next_key, start_key = 0, done = 0,
+             errors = 0, sent = 0;
+    uint64_t *lat;
+    char *value, line[512];
+    struct conn *conns;
+    struct pollfd *pfd;
+    char *addrs[64];
+    unsigned n_addrs = 0;
+    FILE *ack = NULL;
+    bool json = false;
+    uint64_t t0, deadline = 0, elapsed;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+            case 's': servers = optarg; break;
+            case 'n': inflight = (unsigned)strtoul(optarg, NULL, 10); break;
+            case 'c': count = strtoull(optarg, NULL, 10); break;
+            case 'S': seconds = strtoull(optarg, NULL, 10); break;
+            case 'v': value_size = (unsigned)strtoul(optarg, NULL, 10); break;
+            case 'p': prefix = optarg; break;
+            case 'b': start_key = strtoull(optarg, NULL, 10); break;
+            case 'a': ack_path = optarg; break;
+            case 'j': json = true; break;
+            default: usage();
+        }
+    }
+    if (servers == NULL || inflight == 0 || (count == 0 && seconds == 0) ||
+        value_size == 0 || value_size > 60000 || optind != argc) {
+        usage();
+    }
+    for (tok = strtok_r(servers, ",", &save); tok != NULL && n_addrs < 64;
+         tok = strtok_r(NULL, ",", &save)) {
+        addrs[n_addrs++] = tok;
+    }
+    /* Up to 64 connections; deeper concurrency pipelines on each. */
+    n_conns = inflight < 64 ? inflight : 64;
+    per_conn = (inflight + n_conns - 1) / n_conns;
+    conns = calloc(n_conns, sizeof *conns);
+    pfd = calloc(n_conns, sizeof *pfd);
+    lat = malloc(sizeof *lat * (count > 0 ? count : 10000000));
+    value = malloc(value_size + 1);
+    if (conns == NULL || pfd == NULL || lat == NULL || value == NULL) {
+        return 1;
+    }
+    memset(value, 'x', value_size);
+    value[value_size] = '\0';
+    if (ack_path != NULL && (ack = fopen(ack_path, "a")) == NULL) {
+        fprintf(stderr, "kvload: %s: %s\n", ack_path, strerror(errno));
+        return 1;
+    }
+    for (i = 0; i < n_conns; i++) {
+        conns[i].fd = dial(addrs[i % n_addrs]);
+        if (conns[i].fd < 0) {
+            fprintf(stderr, "kvload: cannot connect to %s\n",
+                    addrs[i % n_addrs]);
+            return 1;
+        }
+        conns[i].cap = per_conn;
+        conns[i].sent_at = calloc(per_conn, sizeof(uint64_t));
+        conns[i].keys = calloc(per_conn, sizeof(uint64_t));
+        pfd[i].fd = conns[i].fd;
+        pfd[i].events = POLLIN;
+    }
+    next_key = start_key;
+    t0 = now_ns();
+    if (seconds > 0) {
+        deadline = t0 + seconds * 1000000000u;
+    }
+    for (;;) {
+        bool more = count > 0 ? sent < count : now_ns() < deadline;
+        unsigned outstanding = 0;
+        /* Top every connection up to its share of the in-flight window. */
+        for (i = 0; i < n_conns; i++) {
+            struct conn *c = &conns[i];
+            while (more && c->count < c->cap &&
+                   sent - done < (uint64_t)inflight) {
+                int len = snprintf(line, sizeof line, "PUT %s%" PRIu64 " ",
+                                   prefix, next_key);
+                struct iovec_like {
+                    const char *p;
+                    size_t n;
+                } parts[3] = {{line, (size_t)len},
+                              {value, value_size},
+                              {"\n", 1}};
+                unsigned k;
+                for (k = 0; k < 3; k++) {
+                    size_t off = 0;
+                    while (off < parts[k].n) {
+                        ssize_t w = write(c->fd, parts[k].p + off,
+                                          parts[k].n - off);
+                        if (w <= 0) {
+                            fprintf(stderr, "kvload: write: %s\n",
+                                    strerror(errno));
+                            return 1;
+                        }
+                        off += (size_t)w;
+                    }
+                }
+                c->sent_at[(c->head + c->count) % c->cap] = now_ns();
+                c->keys[(c->head + c->count) % c->cap] = next_key;
+                c->count++;
+                next_key++;
+                sent++;
+                more = count > 0 ? sent < count : now_ns() < deadline;
+            }
+            outstanding += c->count;
+        }
+        if (outstanding == 0) {
+            break;
+        }
+        if (poll(pfd, n_conns, 30000) <= 0) {
+            fprintf(stderr, "kvload: no answer for 30 s\n");
+            return 1;
+        }
+        for (i = 0; i < n_conns; i++) {
+            struct conn *c = &conns[i];
+            ssize_t r;
+            size_t start = 0, j;
+            if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                continue;
+            }
+            r = read(c->fd, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
+            if (r <= 0) {
+                fprintf(stderr, "kvload: connection %u closed\n", i);
+                return 1;
+            }
+            c->rlen += (size_t)r;
+            for (j = 0; j < c->rlen; j++) {
+                if (c->rbuf[j] != '\n') {
+                    continue;
+                }
+                if (c->count == 0) {
+                    fprintf(stderr, "kvload: unexpected answer\n");
+                    return 1;
+                }
+                if (strncmp(c->rbuf + start, "OK ", 3) == 0) {
+                    lat[done - errors] = now_ns() - c->sent_at[c->head];
+                    if (ack != NULL) {
+                        fprintf(ack, "%s%" PRIu64 "\n", prefix,
+                                c->keys[c->head]);
+                    }
+                } else {
+                    if (errors < 5) {
+                        fprintf(stderr, "kvload: %.*s\n", (int)(j - start),
+                                c->rbuf + start);
+                    }
+                    errors++;
+                }
+                done++;
+                c->head = (c->head + 1) % c->cap;
+                c->count--;
+                start = j + 1;
+            }
+            memmove(c->rbuf, c->rbuf + start, c->rlen - start);
+            c->rlen -= start;
+        }
+    }
+    elapsed = now_ns() - t0;
+    if (ack != NULL) {
+        fclose(ack);
+    }
+    {
+        uint64_t ok = done - errors;
+        double secs = (double)elapsed / 1e9;
+        uint64_t p50 = 0, p99 = 0, max = 0;
+        if (ok > 0) {
+            qsort(lat, ok, sizeof *lat, cmp_u64);
+            p50 = lat[ok / 2];
+            p99 = lat[ok * 99 / 100];
+            max = lat[ok - 1];
+        }
+        if (json) {
+            printf("{\"inflight\":%u,\"ok\":%" PRIu64 ",\"errors\":%" PRIu64
+                   ",\"seconds\":%.3f,\"per_second\":%.0f,\"p50_us\":%.0f,"
+                   "\"p99_us\":%.0f,\"max_us\":%.0f}\n",
+                   inflight, ok, errors, secs, (double)ok / secs, p50 / 1e3,
+                   p99 / 1e3, max / 1e3);
+        } else {
+            printf("%" PRIu64 " ok, %" PRIu64 " errors in %.2f s: %.0f/s, "
+                   "p50 %.0f us, p99 %.0f us, max %.0f us\n",
+                   ok, errors, secs, (double)ok / secs, p50 / 1e3, p99 / 1e3,
+                   max / 1e3);
+        }
+        return errors > 0 ? 3 : 0;
+    }
+}
