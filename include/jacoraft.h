@@ -186,7 +186,8 @@ struct jr_config {
     unsigned snapshot_trailing;    /* entries kept after a snapshot; 2048 */
     unsigned apply_timeout_ms;     /* deadline of a write or read; 10000 */
     int log_level;                 /* enum jr_log_level; JR_LOG_INFO */
-    jr_log_cb log_cb;              /* NULL: "jacoraft[name]: ..." to stderr */
+    jr_log_cb log_cb;              /* NULL: "HH:MM:SS.mmm jacoraft[name]
+                                      level: ..." (UTC) to stderr */
     void *log_data;                /* passed to log_cb */
     const struct jr_fsm *fsm;      /* required; copied at open */
     /* new fields go here, at the end, only */
@@ -240,10 +241,15 @@ JR_API int jr_node_start(struct jr_node *node, struct jr_error *err);
 
 /* Join an existing cluster by contacting the member at address (any
  * member: a follower points to its leader). Blocks until this node is a
- * voter of that cluster, up to timeout_ms. The node must be started and
- * empty. Errors: JR_ESTATE (already a member), JR_EMISMATCH (this data
- * directory belongs to another cluster), JR_ECONNECT, JR_ENOLEADER,
- * JR_ETIMEDOUT, JR_EDEADLK (called on the loop thread). */
+ * voter of that cluster, up to timeout_ms (0: 30 s); joining a cluster this
+ * node is already a voter of returns 0. The node must be started. While
+ * the cluster has no leader or another membership change is running, the
+ * call retries until the timeout. Errors: JR_ESTATE (node not started, or
+ * the contacted node is not a member of a cluster), JR_EMISMATCH (this data
+ * directory belongs to another cluster, or the id or address is taken),
+ * JR_ECONNECT, JR_EQUORUMLOST, JR_ETIMEDOUT, JR_EDEADLK (called on the loop
+ * thread). Lifecycle calls (open, bootstrap, start, join, stop, close) must
+ * not run concurrently with each other on one node. */
 JR_API int jr_node_join(struct jr_node *node,
                         const char *address,
                         unsigned timeout_ms,
@@ -269,11 +275,13 @@ JR_API const char *jr_node_cluster_id(struct jr_node *node);
 struct jr_apply;
 
 /* Completion of a write. status is 0 when the command was committed and
- * applied; result (borrowed for the call, may be NULL) is what the FSM's
- * apply returned for it. On failure status is one of: JR_ENOLEADER,
- * JR_EQUORUMLOST (definitely not applied), JR_ELEADERSHIPLOST,
- * JR_ETIMEDOUT (outcome unknown), JR_EAPPLY, JR_ETOOBIG, JR_ECANCELED,
- * JR_ENOSPACE, JR_EIO; req->errmsg says more. */
+ * applied (on the leader; a follower that submitted it may apply it a
+ * moment later); result (borrowed for the call, may be NULL) is what the
+ * FSM's apply returned for it. On failure status is one of: JR_ENOLEADER,
+ * JR_EQUORUMLOST, JR_ESTATE (not a member yet): definitely not applied;
+ * JR_ELEADERSHIPLOST, JR_ETIMEDOUT, JR_ECANCELED, JR_ENOSPACE, JR_EIO,
+ * JR_ENOMEM: outcome unknown; JR_EAPPLY: committed, and the FSM refused it.
+ * req->errmsg says more. */
 typedef void (*jr_apply_cb)(struct jr_apply *req,
                             int status,
                             const void *result,
@@ -291,7 +299,7 @@ struct jr_apply {
  * the leader. buf is copied. Submissions made close together are batched
  * into one log append. If 0 is returned, cb runs exactly once on the loop
  * thread; on error it never runs. Errors: JR_EINVAL, JR_ESTATE (not
- * started), JR_ENOMEM, JR_ETOOBIG (over 64 MiB). */
+ * started), JR_ECANCELED (stopped), JR_ENOMEM, JR_ETOOBIG (over 64 MiB). */
 JR_API int jr_apply(struct jr_node *node,
                     struct jr_apply *req,
                     const void *buf,
@@ -354,7 +362,9 @@ enum jr_role {
 };
 
 enum jr_state {
-    JR_STATE_UNAVAILABLE = 0, /* not started, stopping, or not a member */
+    JR_STATE_UNAVAILABLE = 0, /* not started, or stopping; a started
+                                 node that is not a member yet is a
+                                 follower with no peers */
     JR_STATE_FOLLOWER = 1,
     JR_STATE_CANDIDATE = 2,
     JR_STATE_LEADER = 3,
@@ -395,8 +405,8 @@ struct jr_status {
 };
 
 /* Snapshot of the node's state; free with jr_status_free(). Errors:
- * JR_ESTATE (not started), JR_ENOMEM, JR_EDEADLK. Any thread but the loop
- * thread. */
+ * JR_ESTATE (not started), JR_ECANCELED (stopped), JR_ENOMEM, JR_EDEADLK.
+ * Any thread but the loop thread. */
 JR_API int jr_node_status(struct jr_node *node, struct jr_status **out);
 JR_API void jr_status_free(struct jr_status *status);
 

@@ -16,7 +16,7 @@ struct batch_req {
 struct barrier_req {
     struct raft_barrier req;
     struct jr_node *node;
-    queue cmds;
+    uint64_t id; /* its commands wait in barrier_wait with this batch_id */
 };
 
 void jr__apply_init(struct jr_node *n)
@@ -26,6 +26,7 @@ void jr__apply_init(struct jr_node *n)
     QUEUE_INIT(&n->inflight);
     QUEUE_INIT(&n->forwarded);
     QUEUE_INIT(&n->wait_applied);
+    QUEUE_INIT(&n->barrier_wait);
     QUEUE_INIT(&n->done);
 }
 
@@ -385,9 +386,13 @@ static void barrier_cb(struct raft_barrier *req, int status)
 {
     struct barrier_req *b = req->data;
     struct jr_node *n = b->node;
-    while (!QUEUE_IS_EMPTY(&b->cmds)) {
-        struct jr__cmd *c =
-            QUEUE_DATA(QUEUE_HEAD(&b->cmds), struct jr__cmd, link);
+    queue *q = QUEUE_HEAD(&n->barrier_wait);
+    while (q != &n->barrier_wait) {
+        struct jr__cmd *c = QUEUE_DATA(q, struct jr__cmd, link);
+        q = QUEUE_NEXT(q);
+        if (c->batch_id != b->id) {
+            continue; /* another barrier's, or already timed out */
+        }
         c->index = req->index;
         if (status == 0) {
             jr__cmd_finish(n, c, 0, NULL);
@@ -412,7 +417,7 @@ static void start_barrier(struct jr_node *n)
     }
     b->node = n;
     b->req.data = b;
-    QUEUE_INIT(&b->cmds);
+    b->id = ++n->next_batch_id;
     rv = raft_barrier(&n->raft, &b->req, barrier_cb);
     if (rv != 0) {
         char why[JR_ERRMSG_SIZE];
@@ -430,7 +435,14 @@ static void start_barrier(struct jr_node *n)
         return;
     }
     n->n_raft_reqs++;
-    QUEUE_MOVE_ALL(&n->barriers, &b->cmds);
+    while (!QUEUE_IS_EMPTY(&n->barriers)) {
+        struct jr__cmd *c =
+            QUEUE_DATA(QUEUE_HEAD(&n->barriers), struct jr__cmd, link);
+        c->batch_id = b->id;
+        c->term = n->raft.current_term;
+        QUEUE_REMOVE(&c->link);
+        QUEUE_PUSH(&n->barrier_wait, &c->link);
+    }
 }
 
 /* ---- on a follower ---- */
@@ -622,6 +634,10 @@ void jr__conn_lost(struct jr_node *n, struct jr__conn *conn)
         if (c->kind == JR__CMD_BARRIER) {
             jr__cmd_finish(n, c, JR_ENOLEADER,
                            "connection to the leader lost; retry");
+        } else if (!jr__conn_was_connected(conn)) {
+            /* Never sent: a definite failure the caller can retry. */
+            jr__cmd_finish(n, c, JR_ENOLEADER,
+                           "cannot connect to the leader; retry soon");
         } else {
             jr__cmd_finish(n, c, JR_ELEADERSHIPLOST,
                            "connection to the leader lost before it answered");
@@ -631,7 +647,8 @@ void jr__conn_lost(struct jr_node *n, struct jr__conn *conn)
 
 void jr__sweep(struct jr_node *n)
 {
-    queue *lists[] = {&n->inflight, &n->forwarded, &n->wait_applied};
+    queue *lists[] = {&n->inflight, &n->forwarded, &n->wait_applied,
+                      &n->barrier_wait};
     uint64_t now = jr__now(n);
     unsigned i;
     for (i = 0; i < sizeof lists / sizeof lists[0]; i++) {
@@ -639,11 +656,15 @@ void jr__sweep(struct jr_node *n)
         while (q != lists[i]) {
             struct jr__cmd *c = QUEUE_DATA(q, struct jr__cmd, link);
             q = QUEUE_NEXT(q);
-            if (lists[i] == &n->inflight &&
-                (n->raft.state != RAFT_LEADER ||
-                 n->raft.current_term != c->term)) {
+            bool lost = n->raft.state != RAFT_LEADER ||
+                        n->raft.current_term != c->term;
+            if (lists[i] == &n->inflight && lost) {
                 jr__cmd_finish(n, c, JR_ELEADERSHIPLOST,
                                "leadership lost while the write was pending");
+            } else if (lists[i] == &n->barrier_wait && lost) {
+                /* A read changes nothing: failing it is always safe. */
+                jr__cmd_finish(n, c, JR_ENOLEADER,
+                               "leadership lost during the read barrier");
             } else if (now >= c->deadline) {
                 jr__cmd_finish(n, c, JR_ETIMEDOUT,
                                "no answer within %u ms",
@@ -695,5 +716,6 @@ void jr__fail_all(struct jr_node *n, int status, const char *why)
     fail_list(n, &n->inflight, status, why);
     fail_list(n, &n->forwarded, status, why);
     fail_list(n, &n->wait_applied, status, why);
+    fail_list(n, &n->barrier_wait, status, why);
     jr__deliver(n);
 }

@@ -115,7 +115,10 @@ int jr__meta_parse(const char *text, size_t len, struct jr__meta *m,
             char *endp;
             errno = 0;
             out.node_id = strtoull(value, &endp, 10);
-            if (errno != 0 || *endp != '\0' || out.node_id == 0) {
+            /* strtoull accepts a sign ("-1" is ULLONG_MAX) and leading
+             * blanks: only digits are an id. */
+            if (errno != 0 || *endp != '\0' || out.node_id == 0 ||
+                value[0] < '0' || value[0] > '9') {
                 jr__errf(errmsg, "line %u: bad node_id '%s'", lineno, value);
                 return JR_ECORRUPT;
             }

@@ -112,12 +112,58 @@ static int w_send(struct raft_io *io, struct raft_io_send *req,
     return b->send(b, req, m, cb);
 }
 
+/* An append made as leader, counted until it completes so that the node
+ * can defer raft_close until none is queued (see jr__close_raft). */
+struct w_append_req {
+    struct raft_io_append req; /* the one the backend sees */
+    struct raft_io_append *outer;
+    raft_io_append_cb cb;
+    struct jr_node *node;
+};
+
+static void w_append_cb(struct raft_io_append *req, int status)
+{
+    struct w_append_req *w = req->data;
+    struct jr_node *n = w->node;
+    struct raft_io_append *outer = w->outer;
+    raft_io_append_cb cb = w->cb;
+    raft_free(w);
+    n->leader_appends--;
+    outer->cb = cb;
+    cb(outer, status);
+    if (n->leader_appends == 0) {
+        jr__appends_drained(n);
+    }
+}
+
 static int w_append(struct raft_io *io, struct raft_io_append *req,
                     const struct raft_entry entries[], unsigned n,
                     raft_io_append_cb cb)
 {
     struct raft_io *b = inner(io);
-    return b->append(b, req, entries, n, cb);
+    struct jr_node *node = io->impl;
+    struct w_append_req *w;
+    int rv;
+    if (node->raft.state != RAFT_LEADER) {
+        /* A follower's canceled append does not truncate the log. */
+        return b->append(b, req, entries, n, cb);
+    }
+    w = raft_malloc(sizeof *w);
+    if (w == NULL) {
+        return RAFT_NOMEM;
+    }
+    w->req.data = w;
+    w->outer = req;
+    w->cb = cb;
+    w->node = node;
+    rv = b->append(b, &w->req, entries, n, w_append_cb);
+    if (rv != 0) {
+        memcpy(io->errmsg, b->errmsg, sizeof io->errmsg);
+        raft_free(w);
+        return rv;
+    }
+    node->leader_appends++;
+    return 0;
 }
 
 static int w_truncate(struct raft_io *io, raft_index index)

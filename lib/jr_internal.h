@@ -59,7 +59,9 @@ void jr__members_digest(const struct jr_member *members,
                         char out[JR__CLUSTER_ID_LEN + 1]);
 
 /* ---- address parsing and connection preamble (transport.c) ---- */
-size_t jr__preamble_encode(struct jr_node *n, int kind, char *out);
+/* cluster_id "" asks without claiming a cluster (a joiner's INFO). */
+size_t jr__preamble_encode(struct jr_node *n, int kind,
+                           const char *cluster_id, char *out);
 int jr__parse_address(const char *address, struct sockaddr_in *sa,
                       char *errmsg);
 
@@ -142,7 +144,7 @@ struct jr_node {
     int lock_fd;
     struct jr__meta meta;
     char cluster_id[JR__CLUSTER_ID_LEN + 1]; /* copy readable any thread */
-    bool has_state; /* raft dir holds a log or snapshot */
+    char start_errmsg[JR_ERRMSG_SIZE]; /* why raft_start failed, if known */
 
     /* Thread and loop. */
     uv_loop_t loop;
@@ -176,6 +178,7 @@ struct jr_node {
     queue inflight;       /* appended on this leader, by increasing index */
     queue forwarded;      /* sent to the leader, awaiting its reply */
     queue wait_applied;   /* follower reads waiting for applied >= index */
+    queue barrier_wait;   /* reads waiting for a raft_barrier (leader) */
     queue done;           /* finished, waiting for delivery */
     uint64_t next_req_id;
     uint64_t next_batch_id;
@@ -194,6 +197,8 @@ struct jr_node {
     struct raft_transfer transfer;
     bool transferring;
     struct jr__waiter *stop_waiter;
+    unsigned leader_appends; /* io.c: appends made as leader, not done */
+    bool close_deferred;     /* raft_close waits for leader_appends == 0 */
 };
 
 /* Loop time in ms. */
@@ -236,6 +241,10 @@ const char *jr__contact_name_of(struct jr_node *n, uint64_t id);
 /* io.c: set up the raft_io backend and its wrapper. */
 int jr__io_init(struct jr_node *n, struct jr_error *err);
 void jr__io_close(struct jr_node *n);
+/* node.c: close raft now, or once the leader's appends are done; io.c
+ * reports when the last one has completed. */
+void jr__close_raft(struct jr_node *n);
+void jr__appends_drained(struct jr_node *n);
 
 /* transport.c */
 enum { JR__CONN_RAFT = 1, JR__CONN_RPC = 2 };
@@ -271,6 +280,8 @@ int jr__rpc_forward(struct jr_node *n, queue *cmds);
 /* Replies from leader to a remote conn. */
 void jr__rpc_reply(struct jr_node *n, struct jr__cmd *c);
 void jr__rpc_tick(struct jr_node *n);
+/* False if nothing sent on it can have reached the peer. */
+bool jr__conn_was_connected(const struct jr__conn *c);
 
 /* membership.c */
 int jr__join(struct jr_node *n, const char *address, unsigned timeout_ms,

@@ -181,8 +181,9 @@ void jr__handle_join(struct jr_node *n, struct jr__conn *c,
 
 /* ---- joining side (the caller's thread, blocking sockets) ---- */
 
-static int sock_open(struct jr_node *n, const char *address, unsigned ms,
-                     int *out, char *errmsg)
+static int sock_open(struct jr_node *n, const char *address,
+                     const char *cluster_id, unsigned ms, int *out,
+                     char *errmsg)
 {
     struct sockaddr_in sa;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -205,7 +206,7 @@ static int sock_open(struct jr_node *n, const char *address, unsigned ms,
         close(fd);
         return JR_ECONNECT;
     }
-    plen = jr__preamble_encode(n, JR__CONN_RPC, pre);
+    plen = jr__preamble_encode(n, JR__CONN_RPC, cluster_id, pre);
     if (write(fd, pre, plen) != (ssize_t)plen) {
         jr__errf(errmsg, "send to %s: %s", address, strerror(errno));
         close(fd);
@@ -282,7 +283,9 @@ static int ask_info(struct jr_node *n, const char *address, unsigned ms,
     struct jr__msg m;
     char *buf;
     int fd, rv;
-    rv = sock_open(n, address, ms, &fd, errmsg);
+    /* Ask without claiming a cluster, so that a member of another cluster
+     * answers rather than refusing us, and the mismatch can be named. */
+    rv = sock_open(n, address, "", ms, &fd, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -310,7 +313,7 @@ static int ask_join(struct jr_node *n, const char *address, unsigned ms,
     struct jr__msg m;
     char *buf;
     int fd, rv;
-    rv = sock_open(n, address, ms, &fd, errmsg);
+    rv = sock_open(n, address, n->cluster_id, ms, &fd, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -362,7 +365,8 @@ int jr_node_join(struct jr_node *n, const char *address, unsigned timeout_ms,
     }
     deadline = uv_hrtime() / 1000000 + timeout_ms;
     for (;;) {
-        unsigned left = (unsigned)(deadline - uv_hrtime() / 1000000);
+        uint64_t now = uv_hrtime() / 1000000;
+        unsigned left = now < deadline ? (unsigned)(deadline - now) : 1;
         rv = ask_info(n, address, left, cluster, leader, msg);
         if (rv != 0) {
             return jr__error_set(err, rv, "join via %s: %s", address, msg);
@@ -393,7 +397,8 @@ int jr_node_join(struct jr_node *n, const char *address, unsigned timeout_ms,
             uv_mutex_unlock(&n->mutex);
         }
         if (leader[0] != '\0') {
-            left = (unsigned)(deadline - uv_hrtime() / 1000000);
+            now = uv_hrtime() / 1000000;
+            left = now < deadline ? (unsigned)(deadline - now) : 1;
             rv = ask_join(n, leader, left, hint, msg);
             if (rv == 0) {
                 return 0;

@@ -168,10 +168,46 @@ static void raft_closed_cb(struct raft *r)
     jr__infof(n, "stopped");
 }
 
-static void close_raft(struct jr_node *n)
+/* canonical/raft 0.15 crashes in raft_close when two or more of a
+ * leader's appends are still queued in raft_uv: each canceled append
+ * truncates the log from its own first index, so the second one truncates
+ * past the end of the log and reads a freed entry reference (fixed upstream
+ * after 0.15 by canonical/raft#352). Closing only once every append made as
+ * leader has completed avoids it; once stopping, no new entries are
+ * submitted, so the wait ends with the disk writes already in flight. */
+void jr__close_raft(struct jr_node *n)
 {
+    if (n->leader_appends > 0) {
+        if (!n->close_deferred) {
+            jr__debugf(n, "stopping: waiting for %u log write(s)",
+                       n->leader_appends);
+        }
+        n->close_deferred = true;
+        return;
+    }
+    n->close_deferred = false;
     jr__rpc_close(n);
     raft_close(&n->raft, raft_closed_cb);
+}
+
+static void deferred_close_cb(uv_timer_t *t)
+{
+    jr__close_raft(t->data);
+}
+
+void jr__appends_drained(struct jr_node *n)
+{
+    if (n->close_deferred) {
+        /* Not from inside raft_uv's completion callback: closing there
+         * would stop a handle that raft_uv is about to touch. The tick
+         * timer is idle while stopping. */
+        (void)uv_timer_start(&n->tick, deferred_close_cb, 0, 0);
+    }
+}
+
+static void close_raft(struct jr_node *n)
+{
+    jr__close_raft(n);
 }
 
 static void transfer_cb(struct raft_transfer *req)
@@ -316,7 +352,8 @@ static void loop_main(void *arg)
     if (rv != 0) {
         char msg[JR_ERRMSG_SIZE];
         jr__errf(msg, "start raft in %s: %s", n->raft_dir,
-                 raft_errmsg(&n->raft));
+                 n->start_errmsg[0] != '\0' ? n->start_errmsg
+                                            : raft_errmsg(&n->raft));
         n->raft_closed = false;
         raft_close(&n->raft, NULL);
         uv_close((uv_handle_t *)&n->tick, handle_closed_cb);

@@ -16,6 +16,7 @@ struct jr__conn {
     bool outbound;
     bool dialing;
     bool closing;
+    bool connected; /* frames may have reached the peer */
     unsigned refs; /* commands referencing it, plus one while open */
     uint64_t peer_id;
     char address[256];
@@ -294,6 +295,7 @@ static struct jr__conn *conn_new(struct jr_node *n, const char *address)
 static int conn_start(struct jr__conn *c, uv_stream_t *stream)
 {
     c->stream = stream;
+    c->connected = true;
     stream->data = c;
     if (uv_read_start(stream, alloc_cb, read_cb) != 0) {
         conn_close(c);
@@ -475,10 +477,9 @@ void jr__conn_unref(struct jr__conn *c)
     conn_unref(c);
 }
 
-bool jr__conn_is_open(const struct jr__conn *c);
-bool jr__conn_is_open(const struct jr__conn *c)
+bool jr__conn_was_connected(const struct jr__conn *c)
 {
-    return !c->closing;
+    return c->connected;
 }
 
 void jr__rpc_tick(struct jr_node *n)

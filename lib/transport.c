@@ -90,7 +90,8 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
-size_t jr__preamble_encode(struct jr_node *n, int kind, char *out)
+size_t jr__preamble_encode(struct jr_node *n, int kind,
+                           const char *cluster_id, char *out)
 {
     unsigned char *p = (unsigned char *)out;
     size_t alen = strlen(n->address);
@@ -101,9 +102,7 @@ size_t jr__preamble_encode(struct jr_node *n, int kind, char *out)
     p[5] = (unsigned char)kind;
     p[6] = (unsigned char)(alen >> 8);
     p[7] = (unsigned char)(alen & 0xff);
-    /* Read without the lock: the cluster id is only written on the loop
-     * thread, which is this thread. */
-    memcpy(p + 8, n->cluster_id, strlen(n->cluster_id));
+    memcpy(p + 8, cluster_id, strnlen(cluster_id, JR__CLUSTER_ID_LEN));
     put64(p + 40, n->cfg.id);
     nlen = strlen(n->name);
     if (nlen > MAX_NAME) {
@@ -184,7 +183,7 @@ int jr__dial(struct jr_node *n, struct jr__dial *d, const char *address,
     d->node = n;
     d->cb = cb;
     d->canceled = false;
-    d->preamble_len = jr__preamble_encode(n, kind, d->preamble);
+    d->preamble_len = jr__preamble_encode(n, kind, n->cluster_id, d->preamble);
     d->tcp = raft_malloc(sizeof *d->tcp);
     if (d->tcp == NULL) {
         return JR_ENOMEM;
@@ -431,9 +430,10 @@ static int t_listen(struct raft_uv_transport *rt, raft_uv_accept_cb cb)
         rv = uv_listen((uv_stream_t *)&t->listener, 128, listener_cb);
     }
     if (rv != 0) {
-        (void)snprintf(rt->errmsg, sizeof rt->errmsg, "listen on %s: %s",
-                       n->address, uv_strerror(rv));
-        jr__errorf(n, "listen on %s: %s", n->address, uv_strerror(rv));
+        /* raft_uv does not pass a transport's message on: keep it for
+         * jr_node_start's error. */
+        jr__errf(n->start_errmsg, "listen on %s: %s", n->address,
+                 uv_strerror(rv));
         return RAFT_IOERR;
     }
     return 0;

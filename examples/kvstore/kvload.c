@@ -66,13 +66,76 @@ static int dial(const char *address)
     return fd;
 }
 
+/* Check that every key listed in path (one per line) is present on the
+ * server, by local reads pipelined on one connection. Exit 0 if all are,
+ * 3 if any is missing. */
+static int verify(const char *server, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char key[300];
+    char **keys = NULL;
+    size_t n = 0, cap = 0, sent = 0, got = 0, missing = 0, len = 0;
+    FILE *in;
+    char *line = NULL;
+    int fd;
+    if (f == NULL) {
+        fprintf(stderr, "kvload: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    while (fgets(key, sizeof key, f) != NULL) {
+        key[strcspn(key, "\n")] = '\0';
+        if (key[0] == '\0') {
+            continue;
+        }
+        if (n == cap) {
+            cap = cap == 0 ? 1024 : cap * 2;
+            keys = realloc(keys, cap * sizeof *keys);
+        }
+        keys[n++] = strdup(key);
+    }
+    fclose(f);
+    fd = dial(server);
+    if (fd < 0) {
+        fprintf(stderr, "kvload: cannot connect to %s\n", server);
+        return 1;
+    }
+    in = fdopen(dup(fd), "r");
+    while (got < n) {
+        /* Keep at most 256 reads ahead of the answers. */
+        while (sent < n && sent - got < 256) {
+            char req[320];
+            int k = snprintf(req, sizeof req, "GET %s\n", keys[sent]);
+            if (write(fd, req, (size_t)k) != k) {
+                fprintf(stderr, "kvload: write: %s\n", strerror(errno));
+                return 1;
+            }
+            sent++;
+        }
+        if (getline(&line, &len, in) <= 0) {
+            fprintf(stderr, "kvload: %s closed the connection\n", server);
+            return 1;
+        }
+        if (strncmp(line, "VALUE ", 6) != 0) {
+            if (missing < 5) {
+                fprintf(stderr, "kvload: %s: key %s: %s", server, keys[got],
+                        line);
+            }
+            missing++;
+        }
+        got++;
+    }
+    printf("%s: %zu of %zu keys present\n", server, n - missing, n);
+    return missing > 0 ? 3 : 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: kvload --servers HOST:PORT[,...] [--inflight N] "
             "[--count N | --seconds S]\n"
             "              [--value-size BYTES] [--prefix P] [--start N] "
-            "[--ack-file FILE] [--json]\n");
+            "[--ack-file FILE] [--json]\n"
+            "       kvload --servers HOST:PORT --verify FILE\n");
     exit(2);
 }
 
@@ -88,11 +151,12 @@ int main(int argc, char **argv)
         {"start", required_argument, NULL, 'b'},
         {"ack-file", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
+        {"verify", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char *servers = NULL, *prefix = "k", *save = NULL, *tok;
-    const char *ack_path = NULL;
+    const char *ack_path = NULL, *verify_path = NULL;
     unsigned inflight = 1, n_conns = 0, i, value_size = 100, per_conn;
     uint64_t count = 0, seconds = 0, next_key, start_key = 0, done = 0,
              errors = 0, sent = 0;
@@ -118,8 +182,12 @@ int main(int argc, char **argv)
             case 'b': start_key = strtoull(optarg, NULL, 10); break;
             case 'a': ack_path = optarg; break;
             case 'j': json = true; break;
+            case 'V': verify_path = optarg; break;
             default: usage();
         }
+    }
+    if (servers != NULL && verify_path != NULL) {
+        return verify(servers, verify_path);
     }
     if (servers == NULL || inflight == 0 || (count == 0 && seconds == 0) ||
         value_size == 0 || value_size > 60000 || optind != argc) {

@@ -175,7 +175,6 @@ static int fsm_apply(void *data, uint64_t index, const void *buf, size_t len,
     size_t klen;
     int rv = 0;
     (void)data;
-    (void)index;
     if (len < 2 || (klen = (unsigned char)p[1]) == 0 || len < 2 + klen) {
         return 1; /* not a command of ours: refuse it, deterministically */
     }
@@ -191,10 +190,18 @@ static int fsm_apply(void *data, uint64_t index, const void *buf, size_t len,
             *result_len = 1;
         }
     } else {
-        rv = 1;
+        uv_rwlock_wrunlock(&store.lock);
+        return 1; /* unknown operation: refused the same way everywhere */
     }
     uv_rwlock_wrunlock(&store.lock);
-    return rv;
+    if (rv != 0) {
+        /* Refusing the command here would let this node's state differ
+         * from the others'; stopping is the only deterministic answer. */
+        fprintf(stderr, "kvstore: out of memory applying index %llu\n",
+                (unsigned long long)index);
+        abort();
+    }
+    return 0;
 }
 
 static int fsm_snapshot(void *data, struct jr_snapshot_writer *w)
@@ -838,8 +845,17 @@ static int serve(int argc, char **argv)
     if (rv == 0) {
         rv = jr_node_start(node, &err);
     }
-    if (rv == 0 && join != NULL && jr_node_cluster_id(node)[0] == '\0') {
-        rv = jr_node_join(node, join, 60000, &err);
+    if (rv == 0 && join != NULL) {
+        if (jr_node_cluster_id(node)[0] == '\0') {
+            rv = jr_node_join(node, join, 60000, &err);
+        } else {
+            /* Already a member: only make sure it is the same cluster. */
+            rv = jr_node_join(node, join, 5000, &err);
+            if (rv != 0 && rv != JR_EMISMATCH) {
+                fprintf(stderr, "kvstore: warning: %s\n", err.message);
+                rv = 0;
+            }
+        }
     }
     if (rv != 0) {
         fprintf(stderr, "kvstore: %s: %s\n", jr_err_slug(rv), err.message);

@@ -1,0 +1,142 @@
+# lib.sh: helpers for the end-to-end tests: real kvstore processes on
+# 127.0.0.1 with free ports and temporary data directories, cleaned up on
+# exit whatever happens. Source it; it sets `set -euo pipefail`.
+set -euo pipefail
+
+top_builddir=${top_builddir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" && pwd)}
+KVSTORE=${KVSTORE:-$top_builddir/kvstore}
+KVLOAD=${KVLOAD:-$top_builddir/kvload}
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "/tmp/jaco-$TEST_NAME.XXXXXX")
+ELECTION_MS=${ELECTION_MS:-1000}
+declare -A PID=() PEER=() CLIENT=()
+N=0
+
+log() { printf '%s [%s] %s\n' "$(date +%T.%N | cut -c1-12)" "$TEST_NAME" "$*" >&2; }
+
+fail() {
+    log "FAIL: $*"
+    for f in "$WORK"/log*; do
+        [ -f "$f" ] || continue
+        echo "---- $f (last 30 lines)" >&2
+        tail -n 30 "$f" >&2
+    done
+    exit 1
+}
+
+cleanup() {
+    local rc=$?
+    for i in "${!PID[@]}"; do
+        kill -CONT "${PID[$i]}" 2>/dev/null || true
+        kill -9 "${PID[$i]}" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    if [ $rc -eq 0 ] && [ -z "${KEEP:-}" ]; then
+        rm -rf "$WORK"
+    else
+        log "work directory kept: $WORK"
+    fi
+}
+trap cleanup EXIT
+
+# A port nobody listens on, from a range unlikely to be in use.
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            if ! ss -ltn 2>/dev/null | grep -q ":$p "; then
+                echo "$p"
+                return
+            fi
+        fi
+    done
+}
+
+# alloc_nodes COUNT: choose peer and client ports for nodes 1..COUNT.
+alloc_nodes() {
+    N=$1
+    local i
+    for ((i = 1; i <= N; i++)); do
+        PEER[$i]="127.0.0.1:$(free_port)"
+        CLIENT[$i]="127.0.0.1:$(free_port)"
+    done
+}
+
+initial_cluster() {
+    local i s=""
+    for ((i = 1; i <= N; i++)); do s+="${s:+,}$i=${PEER[$i]}"; done
+    echo "$s"
+}
+
+# start_node I [extra kvstore flags...]: start node I in the background.
+start_node() {
+    local i=$1
+    shift
+    "$KVSTORE" serve --id "$i" --address "${PEER[$i]}" \
+        --client "${CLIENT[$i]}" --data-dir "$WORK/n$i" \
+        --election-timeout "$ELECTION_MS" "$@" >>"$WORK/log$i" 2>&1 &
+    PID[$i]=$!
+}
+
+start_cluster() {
+    local i ic
+    ic=$(initial_cluster)
+    for ((i = 1; i <= N; i++)); do start_node "$i" --initial-cluster "$ic" "$@"; done
+}
+
+kill_node() { kill -9 "${PID[$1]}" 2>/dev/null || true; wait "${PID[$1]}" 2>/dev/null || true; unset "PID[$1]"; }
+stop_node() { kill -TERM "${PID[$1]}"; wait "${PID[$1]}" || fail "node $1 did not exit 0 on SIGTERM"; unset "PID[$1]"; }
+
+kv() { local i=$1; shift; timeout 20 "$KVSTORE" --server "${CLIENT[$i]}" "$@"; }
+
+status_field() {
+    # status_field NODE FIELD: a top-level field of the node's status JSON.
+    kv "$1" status --json 2>/dev/null | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",]*\)\"\{0,1\}[,}].*/\1/p" | head -n 1
+}
+
+# wait_client I: wait until node I answers on its client port.
+wait_client() {
+    local i=$1 t
+    for ((t = 0; t < 100; t++)); do
+        if kv "$i" status --json >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    fail "node $i did not come up"
+}
+
+# leader_of NODE: the leader id NODE reports (0 if none).
+leader_of() { status_field "$1" leader_id || echo 0; }
+
+# wait_leader NODES...: wait until all the given nodes agree on one leader
+# (other than $NOT_LEADER, if set); prints its id.
+wait_leader() {
+    local t l first
+    for ((t = 0; t < 200; t++)); do
+        first=""
+        for i in "$@"; do
+            l=$(leader_of "$i" 2>/dev/null || echo 0)
+            if [ -z "$l" ] || [ "$l" = 0 ] || [ "$l" = "${NOT_LEADER:-}" ]; then
+                first=""
+                break
+            fi
+            if [ -z "$first" ]; then first=$l; elif [ "$first" != "$l" ]; then first=""; break; fi
+        done
+        if [ -n "$first" ]; then echo "$first"; return 0; fi
+        sleep 0.1
+    done
+    fail "no agreed leader among nodes $*"
+}
+
+# wait_applied NODE INDEX: wait until NODE has applied INDEX.
+wait_applied() {
+    local t a
+    for ((t = 0; t < 300; t++)); do
+        a=$(status_field "$1" applied_index || echo 0)
+        if [ -n "$a" ] && [ "$a" -ge "$2" ]; then return 0; fi
+        sleep 0.1
+    done
+    fail "node $1 did not apply index $2 (at ${a:-?})"
+}
+
+assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
