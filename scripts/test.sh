@@ -1,0 +1,46 @@
+#!/bin/bash
+# test.sh: builds with -Werror and runs every test (`make check`: unit tests
+# and real multi-process cluster tests), then the same under ASan+UBSan, the
+# unit tests under valgrind, and the man page lint.
+. "$(dirname "$0")/common.sh"
+ensure_packages valgrind mandoc
+
+failed=()
+step() {
+    local name=$1
+    shift
+    echo "==> $name" >&2
+    if "$@"; then
+        echo "--- $name: ok" >&2
+    else
+        echo "--- $name: FAILED" >&2
+        failed+=("$name")
+    fi
+}
+
+check_in() {
+    local dir=$ROOT/$1
+    if ! make -C "$dir" -j"$(nproc)" check; then
+        find "$dir/test" -name '*.log' -newer "$dir/Makefile" -exec grep -l -E '^(FAIL|ERROR)' {} + 2>/dev/null |
+            while read -r f; do echo "---- $f" >&2; tail -n 60 "$f" >&2; done
+        return 1
+    fi
+}
+
+build build --enable-werror
+step "make check" check_in build
+
+build build-asan --enable-werror --enable-sanitizers
+step "make check (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 check_in build-asan
+
+step "unit tests under valgrind" env CK_FORK=no valgrind -q --leak-check=full \
+    --error-exitcode=1 "$ROOT/build/test/unit/test_unit"
+
+step "man page lint" mandoc -T lint -W warning "$ROOT"/man/man*/*.[0-9]
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "all test steps passed" >&2
