@@ -30,12 +30,16 @@ check_in() {
 build build --enable-werror
 step "make check" check_in build
 
+check_sanitized() {
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        check_in build-asan
+}
 build build-asan --enable-werror --enable-sanitizers
-step "make check (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 check_in build-asan
+step "make check (ASan+UBSan)" check_sanitized
 
 step "unit tests under valgrind" env CK_FORK=no valgrind -q --leak-check=full \
-    --error-exitcode=1 "$ROOT/build/test/unit/test_unit"
+    --error-exitcode=1 --suppressions="$ROOT/test/valgrind.supp" \
+    "$ROOT/build/test/unit/test_unit"
 
 step "man page lint" mandoc -T lint -W warning "$ROOT"/man/man*/*.[0-9]
 
