@@ -271,7 +271,9 @@ static int call(int fd, struct jr__frame *f, char **buf, struct jr__msg *m,
 static void copy_str(char *dst, size_t size, const struct jr__str *s)
 {
     size_t k = s->len < size - 1 ? s->len : size - 1;
-    memcpy(dst, s->ptr, k);
+    if (k > 0) { /* an empty msgpack string has no pointer */
+        memcpy(dst, s->ptr, k);
+    }
     dst[k] = '\0';
 }
 

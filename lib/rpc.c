@@ -123,7 +123,9 @@ static void handle_apply_result(struct jr_node *n, const struct jr__msg *m)
         char errmsg[JR_ERRMSG_SIZE];
         size_t el = it->errmsg.len < JR_ERRMSG_SIZE - 1 ? it->errmsg.len
                                                         : JR_ERRMSG_SIZE - 1;
-        memcpy(errmsg, it->errmsg.ptr, el);
+        if (el > 0) { /* an empty msgpack string has no pointer */
+            memcpy(errmsg, it->errmsg.ptr, el);
+        }
         errmsg[el] = '\0';
         jr__forward_reply(n, it->req_id, (int)it->status, errmsg, it->index,
                           it->data.ptr, it->data.len);

@@ -39,11 +39,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A port nobody listens on, from a range unlikely to be in use.
+# A port nobody listens on, below the kernel's ephemeral range so that no
+# outgoing connection can be holding it.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             if ! ss -ltn 2>/dev/null | grep -q ":$p "; then
                 echo "$p"
