@@ -8,5 +8,6 @@ Suite *codec_suite(void);
 Suite *datadir_suite(void);
 Suite *error_suite(void);
 Suite *node_suite(void);
+Suite *raft_contract_suite(void);
 
 #endif
