@@ -33,7 +33,7 @@ void jr__apply_init(struct jr_node *n)
 /* canonical/raft 0.15's disk backend pads each entry to 8 bytes when it
  * writes a segment but sums the unpadded lengths when it reads one back, so
  * a log holding an entry whose length is not a multiple of 8 cannot be
- * loaded (test_entry pins this). Every command therefore travels in an
+ * loaded (test_raft_contract.c pins this). Every command therefore travels in an
  * envelope of a multiple of 8 bytes: the data, zero padding, and a last
  * byte giving the envelope's overhead (1 to 8). */
 void *jr__entry_wrap(const void *buf, size_t len, size_t *out_len)
