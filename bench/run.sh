@@ -1,0 +1,462 @@
+#!/bin/bash
+# run.sh: the benchmark behind `make bench`. Measures, on 127.0.0.1 with
+# data on disk under a fresh /tmp directory:
+#   (a) the floor: 4 KiB pwrite+fdatasync and a loopback TCP round trip;
+#   (b) bare canonical/raft, 3 processes (bench_raw), inflight 1/16/256,
+#       snapshots every 1024 entries (raft's default) and off, plus
+#       16 calls x 64 entries;
+#   (c) the kvstore example (3 `kvstore serve`) driven by kvload at
+#       inflight 1/16/256 on the leader, 256 spread over all three, and 1
+#       with snapshots off;
+#   (d) a 3-member etcd, if installed (BENCH_ETCD=1 installs Debian's
+#       etcd-server; BENCH_ETCD=0 skips it), driven by bench/etcd_load;
+#   (e) the RSS of kvstore nodes holding 1,000,000 100-byte keys (skipped
+#       when BENCH_RSS=0);
+# then prints one table. Run from the build directory, or set BUILD_DIR.
+# Entry counts can be scaled with BENCH_SCALE (a percentage, default 100).
+set -euo pipefail
+
+BUILD_DIR=${BUILD_DIR:-$PWD}
+BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+KVSTORE=$BUILD_DIR/kvstore
+KVLOAD=$BUILD_DIR/kvload
+RAW=$BUILD_DIR/bench/bench_raw
+FLOOR=$BUILD_DIR/bench/bench_floor
+ETCD_LOAD=$BUILD_DIR/bench/etcd_load
+SCALE=${BENCH_SCALE:-100}
+BENCH_RSS=${BENCH_RSS:-1}
+BENCH_ETCD=${BENCH_ETCD:-auto}
+RSS_KEYS=${BENCH_RSS_KEYS:-1000000}
+
+for prog in "$KVSTORE" "$KVLOAD" "$RAW" "$FLOOR" "$ETCD_LOAD"; do
+    if [[ ! -x $prog ]]; then
+        echo "bench: $prog is missing: run \`make bench\` in the build" \
+            "directory or set BUILD_DIR" >&2
+        exit 2
+    fi
+done
+
+WORK=$(mktemp -d /tmp/jacoraft-bench.XXXXXX)
+RESULTS=$WORK/results
+NOTES=$WORK/notes
+: >"$RESULTS"
+: >"$NOTES"
+PIDS=()
+
+# Stop the given processes: SIGTERM, up to 5 s of grace, then SIGKILL.
+stop_pids() {
+    local p i keep=()
+    for p in "$@"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "$@"; do
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    for p in ${PIDS[@]+"${PIDS[@]}"}; do
+        [[ " $* " == *" $p "* ]] || keep+=("$p")
+    done
+    PIDS=(${keep[@]+"${keep[@]}"})
+}
+
+cleanup() {
+    trap - EXIT INT TERM
+    if ((${#PIDS[@]} > 0)); then
+        stop_pids "${PIDS[@]}"
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+# Print the last lines of each log named, for a failure.
+show_logs() {
+    local f
+    for f in "$@"; do
+        [[ -s $f ]] || continue
+        echo "---- $(basename "$f") (last lines)" >&2
+        tail -n 15 "$f" >&2
+    done
+}
+
+scaled() {
+    local n=$(($1 * SCALE / 100))
+    echo $((n > 0 ? n : 1))
+}
+
+# Free TCP ports on 127.0.0.1, below the ephemeral range, never handed out
+# twice by this script: sets PORT.
+USED_PORTS=" "
+port_in_use() {
+    local hex
+    hex=$(printf ':%04X' "$1")
+    awk -v h="$hex" 'NR > 1 && substr($2, length($2) - 4) == h { f = 1 }
+        END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+pick_port() {
+    local p
+    for ((;;)); do
+        p=$((15000 + RANDOM % 15000))
+        [[ $USED_PORTS == *" $p "* ]] && continue
+        port_in_use "$p" && continue
+        USED_PORTS+="$p "
+        PORT=$p
+        return
+    done
+}
+
+# Value of a numeric (or quoted) field of a one-line JSON object.
+jget() {
+    local v
+    v=$(sed -n "s/.*\"$2\":\"\{0,1\}\([-0-9.]*\).*/\1/p" <<<"$1")
+    echo "${v:-NA}"
+}
+
+# record SYSTEM CONCURRENCY BASELINE_INFLIGHT JSON
+record() {
+    local json=$4
+    if [[ $(jget "$json" per_second) == NA ]]; then
+        die "$1 at $2: no result"
+    fi
+    printf '%s|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" \
+        "$(jget "$json" per_second)" "$(jget "$json" p50_us)" \
+        "$(jget "$json" p99_us)" "$(jget "$json" max_us)" >>"$RESULTS"
+    printf '  %-22s %-6s %s\n' "$1" "$2" "$json"
+}
+
+# ---------------------------------------------------------------- (a)
+echo "bench: data under $WORK"
+echo "(a) floor"
+FLOOR_JSON=$("$FLOOR" --dir "$WORK")
+echo "  $FLOOR_JSON"
+
+# ---------------------------------------------------------------- (b)
+RUN=0
+# raw SYSTEM-LABEL INFLIGHT BATCH COUNT THRESHOLD: one 3-process run.
+raw() {
+    local label=$1 w=$2 b=$3 n=$4 s=$5 dir i cluster="" json="" pids=()
+    local ports=() deadline
+    RUN=$((RUN + 1))
+    dir=$WORK/raw$RUN
+    mkdir -p "$dir"
+    for i in 1 2 3; do
+        pick_port
+        ports[i]=$PORT
+        cluster+="${cluster:+,}$i=127.0.0.1:$PORT"
+    done
+    for i in 1 2 3; do
+        "$RAW" --id "$i" --address "127.0.0.1:${ports[i]}" \
+            --dir "$dir/n$i" --cluster "$cluster" --inflight "$w" \
+            --batch "$b" --count "$n" --snapshot-threshold "$s" \
+            --timeout-ms 90000 >"$dir/out$i" 2>"$dir/err$i" &
+        pids+=($!)
+        PIDS+=($!)
+    done
+    deadline=$((SECONDS + 100))
+    while [[ -z $json ]]; do
+        for i in 1 2 3; do
+            if [[ -s $dir/out$i ]]; then
+                json=$(head -n 1 "$dir/out$i")
+            fi
+        done
+        [[ -n $json ]] && break
+        for i in 0 1 2; do
+            if ! kill -0 "${pids[i]}" 2>/dev/null; then
+                show_logs "$dir"/err*
+                die "bare raft node $((i + 1)) exited without a result"
+            fi
+        done
+        if ((SECONDS > deadline)); then
+            show_logs "$dir"/err*
+            die "bare raft: no result after 100 s"
+        fi
+        sleep 0.05
+    done
+    sleep 0.4 # the leader closes itself; the followers are stopped
+    stop_pids "${pids[@]}"
+    if ((b > 1)); then
+        record "$label" "${w}x$b" "" "$json" # no baseline for batches
+    else
+        record "$label" "$w" "$w" "$json"
+    fi
+    rm -rf "$dir"
+}
+
+echo "(b) bare canonical/raft, 3 processes"
+raw "bare raft" 1 1 "$(scaled 5000)" 1024
+raw "bare raft" 16 1 "$(scaled 40000)" 1024
+raw "bare raft" 256 1 "$(scaled 150000)" 1024
+raw "bare raft nosnap" 1 1 "$(scaled 5000)" 0
+raw "bare raft nosnap" 16 1 "$(scaled 40000)" 0
+raw "bare raft nosnap" 256 1 "$(scaled 150000)" 0
+raw "bare raft" 16 64 "$(scaled 300000)" 1024
+
+# ---------------------------------------------------------------- (c)
+KV_PIDS=()
+KV_CLIENT=()
+KV_DIR=""
+# kv_start NAME [serve flags...]: a fresh 3-node kvstore cluster; sets
+# KV_PIDS, KV_CLIENT[1..3], KV_DIR.
+kv_start() {
+    local name=$1 i cluster="" peer=()
+    shift
+    KV_DIR=$WORK/$name
+    mkdir -p "$KV_DIR"
+    KV_PIDS=()
+    for i in 1 2 3; do
+        pick_port
+        peer[i]=$PORT
+        pick_port
+        KV_CLIENT[i]=$PORT
+        cluster+="${cluster:+,}$i=127.0.0.1:${peer[i]}"
+    done
+    for i in 1 2 3; do
+        "$KVSTORE" serve --id "$i" --address "127.0.0.1:${peer[i]}" \
+            --client "127.0.0.1:${KV_CLIENT[i]}" --data-dir "$KV_DIR/n$i" \
+            --initial-cluster "$cluster" "$@" >"$KV_DIR/log$i" 2>&1 &
+        KV_PIDS+=($!)
+        PIDS+=($!)
+    done
+}
+
+kv_status() {
+    "$KVSTORE" --server "127.0.0.1:${KV_CLIENT[$1]}" status --json \
+        2>/dev/null || true
+}
+
+# kv_leader: wait until the cluster has a healthy leader; sets KV_LEADER.
+kv_leader() {
+    local deadline=$((SECONDS + 30)) i st id
+    for ((;;)); do
+        for i in 1 2 3; do
+            st=$(kv_status "$i")
+            id=$(jget "$st" leader_id)
+            if [[ $id =~ ^[1-3]$ && $st == *'"health":"ok"'* ]]; then
+                KV_LEADER=$id
+                return
+            fi
+        done
+        if ((SECONDS > deadline)); then
+            show_logs "$KV_DIR"/log*
+            die "kvstore: no leader after 30 s"
+        fi
+        sleep 0.2
+    done
+}
+
+# kvrun LABEL INFLIGHT BASELINE COUNT SERVERS
+kvrun() {
+    local json
+    if ! json=$("$KVLOAD" --servers "$5" --inflight "$2" --count "$4" \
+        --value-size 100 --prefix "b$2." --json); then
+        show_logs "$KV_DIR"/log*
+        die "kvload failed at inflight $2"
+    fi
+    record "$1" "$2" "$3" "$json"
+}
+
+echo "(c) kvstore example, 3 processes, kvload"
+kv_start kv
+kv_leader
+LEADER_ADDR=127.0.0.1:${KV_CLIENT[KV_LEADER]}
+ALL_ADDRS=127.0.0.1:${KV_CLIENT[1]},127.0.0.1:${KV_CLIENT[2]},127.0.0.1:${KV_CLIENT[3]}
+echo "  leader: node $KV_LEADER, clients on $LEADER_ADDR"
+# Warm up connections and the leader's first batches.
+"$KVLOAD" --servers "$ALL_ADDRS" --inflight 16 --count 300 --prefix w \
+    --json >/dev/null
+kvrun kvstore 1 1 "$(scaled 10000)" "$LEADER_ADDR"
+kvrun kvstore 16 16 "$(scaled 40000)" "$LEADER_ADDR"
+kvrun kvstore 256 256 "$(scaled 150000)" "$LEADER_ADDR"
+kvrun "kvstore spread" 256 256 "$(scaled 150000)" "$ALL_ADDRS"
+KV_SNAPSHOT_INDEX=$(jget "$(kv_status "$KV_LEADER")" snapshot_index)
+echo "  leader snapshot_index after the runs: $KV_SNAPSHOT_INDEX"
+stop_pids "${KV_PIDS[@]}"
+rm -rf "$KV_DIR"
+
+# The same inflight-1 run with snapshots off, to see what they cost.
+kv_start kvnosnap --snapshot-threshold 1000000000
+kv_leader
+LEADER_ADDR=127.0.0.1:${KV_CLIENT[KV_LEADER]}
+"$KVLOAD" --servers "$LEADER_ADDR" --inflight 16 --count 300 --prefix w \
+    --json >/dev/null
+kvrun "kvstore nosnap" 1 1 "$(scaled 10000)" "$LEADER_ADDR"
+stop_pids "${KV_PIDS[@]}"
+rm -rf "$KV_DIR"
+
+# ---------------------------------------------------------------- (d)
+ETCD_STATE="not available"
+etcd_install() {
+    if command -v etcd >/dev/null 2>&1; then
+        return 0
+    fi
+    if [[ $BENCH_ETCD != 1 ]]; then
+        return 1
+    fi
+    echo "  installing etcd-server with apt-get"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server \
+        >"$WORK/apt.log" 2>&1; then
+        apt-get update -q >>"$WORK/apt.log" 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server \
+            >>"$WORK/apt.log" 2>&1 || true
+    fi
+    command -v etcd >/dev/null 2>&1
+}
+
+# etcd_bench: returns non-zero (after saying why) if etcd cannot be run.
+etcd_bench() {
+    local dir=$WORK/etcd i cluster="" peer=() client=() pids=() st
+    local leader="" deadline json n w
+    mkdir -p "$dir"
+    for i in 1 2 3; do
+        pick_port
+        peer[i]=$PORT
+        pick_port
+        client[i]=$PORT
+        cluster+="${cluster:+,}e$i=http://127.0.0.1:${peer[i]}"
+    done
+    for i in 1 2 3; do
+        etcd --name "e$i" --data-dir "$dir/e$i" \
+            --listen-client-urls "http://127.0.0.1:${client[i]}" \
+            --advertise-client-urls "http://127.0.0.1:${client[i]}" \
+            --listen-peer-urls "http://127.0.0.1:${peer[i]}" \
+            --initial-advertise-peer-urls "http://127.0.0.1:${peer[i]}" \
+            --initial-cluster "$cluster" --initial-cluster-state new \
+            --initial-cluster-token "bench-$$" \
+            --logger zap --log-level warn >"$dir/log$i" 2>&1 &
+        pids+=($!)
+        PIDS+=($!)
+    done
+    deadline=$((SECONDS + 60))
+    while [[ -z $leader ]]; do
+        for i in 1 2 3; do
+            st=$("$ETCD_LOAD" --endpoints "127.0.0.1:${client[i]}" \
+                --status 2>/dev/null) || continue
+            if [[ $(jget "$st" member_id) != NA &&
+                $(jget "$st" member_id) == $(jget "$st" leader) ]]; then
+                leader=$i
+            fi
+        done
+        if ((SECONDS > deadline)); then
+            show_logs "$dir"/log*
+            echo "  etcd: no leader after 60 s"
+            stop_pids "${pids[@]}"
+            return 1
+        fi
+        [[ -z $leader ]] && sleep 0.2
+    done
+    echo "  etcd $(etcd --version | sed -n 's/^etcd Version: //p'), leader:" \
+        "e$leader on 127.0.0.1:${client[leader]}"
+    "$ETCD_LOAD" --endpoints "127.0.0.1:${client[leader]}" --inflight 16 \
+        --count 300 --prefix w --json >/dev/null
+    for w in 1 16 256; do
+        case $w in
+            1) n=$(scaled 3000) ;;
+            16) n=$(scaled 20000) ;;
+            *) n=$(scaled 60000) ;;
+        esac
+        if ! json=$("$ETCD_LOAD" --endpoints "127.0.0.1:${client[leader]}" \
+            --inflight "$w" --count "$n" --value-size 100 --prefix "b$w." \
+            --json); then
+            show_logs "$dir"/log*
+            echo "  etcd: load failed at inflight $w"
+            stop_pids "${pids[@]}"
+            return 1
+        fi
+        record etcd "$w" "$w" "$json"
+    done
+    stop_pids "${pids[@]}"
+    rm -rf "$dir"
+}
+
+echo "(d) etcd"
+if [[ $BENCH_ETCD == 0 ]]; then
+    ETCD_STATE="skipped (BENCH_ETCD=0)"
+    echo "  etcd: skipped (BENCH_ETCD=0)"
+elif ! etcd_install; then
+    echo "  etcd: not available (BENCH_ETCD=1 installs Debian's etcd-server)"
+elif etcd_bench; then
+    ETCD_STATE="ran ($(etcd --version | sed -n 's/^etcd Version: //p'))"
+else
+    ETCD_STATE="failed"
+fi
+
+# ---------------------------------------------------------------- (e)
+RSS_LINE="RSS: skipped (BENCH_RSS=0)"
+rss_kb() {
+    sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"
+}
+if [[ $BENCH_RSS != 0 ]]; then
+    echo "(e) RSS with $RSS_KEYS keys of 100 bytes"
+    t0=$SECONDS
+    kv_start kvrss
+    kv_leader
+    LEADER_ADDR=127.0.0.1:${KV_CLIENT[KV_LEADER]}
+    if ! json=$("$KVLOAD" --servers "$LEADER_ADDR" --inflight 256 \
+        --count "$RSS_KEYS" --value-size 100 --prefix k --json); then
+        show_logs "$KV_DIR"/log*
+        die "kvload failed while loading $RSS_KEYS keys"
+    fi
+    echo "  load: $json"
+    FOLLOWER=$((KV_LEADER % 3 + 1))
+    # Let the follower apply everything before reading its RSS.
+    deadline=$((SECONDS + 60))
+    while [[ $(jget "$(kv_status "$FOLLOWER")" keys) != "$RSS_KEYS" ]] &&
+        ((SECONDS < deadline)); do
+        sleep 0.2
+    done
+    RSS_L=$(rss_kb "${KV_PIDS[KV_LEADER - 1]}")
+    RSS_F=$(rss_kb "${KV_PIDS[FOLLOWER - 1]}")
+    RSS_LINE="RSS with $RSS_KEYS keys of 100 bytes: leader\
+ $((RSS_L / 1024)) MiB, follower $((RSS_F / 1024)) MiB\
+ ($((RSS_F * 1024 / RSS_KEYS)) bytes/key on the follower;\
+ load took $((SECONDS - t0)) s)"
+    echo "  $RSS_LINE"
+    stop_pids "${KV_PIDS[@]}"
+    rm -rf "$KV_DIR"
+fi
+
+# ---------------------------------------------------------------- table
+echo
+echo "Writes of 100-byte values, 3 nodes on 127.0.0.1, data on disk" \
+    "($(nproc) cores; one run each, noisy)."
+echo "x raw: ratio to bare canonical/raft (snapshots every 1024) at the" \
+    "same concurrency; for p50/p99, >1 means slower."
+awk -F'|' '
+    { sys[NR] = $1; conc[NR] = $2; base[NR] = $3; ps[NR] = $4;
+      p50[NR] = $5; p99[NR] = $6; mx[NR] = $7
+      if ($1 == "bare raft" && $3 != "") {
+          bps[$3] = $4; b50[$3] = $5; b99[$3] = $6 } }
+    function ratio(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
+    END {
+        hdr = "%-18s %6s %9s %8s %8s %8s | %7s %7s %7s\n"
+        printf hdr, "system", "conc", "writes/s", "p50 us", "p99 us",
+            "max us", "w/s x", "p50 x", "p99 x"
+        printf "%s\n", "------------------------------------------------" \
+            "-----------------------------------------"
+        for (i = 1; i <= NR; i++) {
+            b = base[i]
+            if (b != "" && (b in bps)) {
+                r1 = ratio(ps[i], bps[b]); r2 = ratio(p50[i], b50[b])
+                r3 = ratio(p99[i], b99[b])
+            } else { r1 = r2 = r3 = "-" }
+            printf hdr, sys[i], conc[i], ps[i], p50[i], p99[i], mx[i],
+                r1, r2, r3
+        }
+    }' "$RESULTS"
+F50=$(jget "$FLOOR_JSON" fdatasync_p50_us)
+FOPS=$(jget "$FLOOR_JSON" fdatasync_per_second)
+R50=$(jget "$FLOOR_JSON" rtt_p50_us)
+echo "floor: 4 KiB pwrite+fdatasync p50 $F50 us ($FOPS/s serial)," \
+    "loopback TCP RTT p50 $R50 us, sum $(awk -v a="$F50" -v b="$R50" \
+    'BEGIN { printf "%.1f", a + b }') us"
+echo "etcd: $ETCD_STATE"
+echo "$RSS_LINE"
