@@ -25,10 +25,17 @@ struct jr__conn {
     msgpack_sbuffer pending_out; /* frames written before connected */
 };
 
+struct rpc_peer {
+    uint64_t id;
+    struct jr__conn *conn; /* outbound, NULL until needed or after close */
+    uint64_t last_ping;    /* loop time */
+};
+
 struct jr__rpc {
     queue conns;
-    struct jr__conn *leader; /* outbound connection to the leader */
-    uint64_t leader_id;
+    struct rpc_peer *peers;
+    unsigned n_peers;
+    uint64_t leader_id; /* leader when requests were last forwarded */
 };
 
 struct write_req {
@@ -60,8 +67,13 @@ static void conn_close(struct jr__conn *c)
     }
     c->closing = true;
     QUEUE_REMOVE(&c->link);
-    if (n->rpc->leader == c) {
-        n->rpc->leader = NULL;
+    {
+        unsigned i;
+        for (i = 0; i < n->rpc->n_peers; i++) {
+            if (n->rpc->peers[i].conn == c) {
+                n->rpc->peers[i].conn = NULL;
+            }
+        }
     }
     jr__conn_lost(n, c);
     if (c->stream != NULL) {
@@ -194,6 +206,9 @@ static void dispatch(struct jr__conn *c, const char *buf, size_t len)
         conn_close(c);
         return;
     }
+    if (c->peer_id != 0) {
+        jr__contact_seen(n, c->peer_id);
+    }
     switch (m.type) {
         case JR__MSG_FORWARD:
             handle_forward(n, c, &m);
@@ -211,6 +226,8 @@ static void dispatch(struct jr__conn *c, const char *buf, size_t len)
         case JR__MSG_INFO:
             jr__handle_info(n, c, &m);
             break;
+        case JR__MSG_INFO_RESULT:
+            break; /* a ping's answer: the contact is all it is for */
         case JR__MSG_JOIN:
             jr__handle_join(n, c, &m);
             break;
@@ -345,23 +362,36 @@ static void dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
     (void)conn_start(c, stream);
 }
 
-/* The connection to the current leader, dialed on first use. */
-static struct jr__conn *leader_conn(struct jr_node *n)
+/* The outbound connection to a peer, dialed on first use and again after
+ * it closed. */
+static struct jr__conn *peer_conn(struct jr_node *n, uint64_t id,
+                                  const char *address)
 {
     struct jr__rpc *rpc = n->rpc;
-    raft_id id;
-    const char *address;
+    struct rpc_peer *p = NULL;
     struct jr__conn *c;
-    raft_leader(&n->raft, &id, &address);
-    if (id == 0 || id == n->raft.id) {
-        return NULL;
+    unsigned i;
+    for (i = 0; i < rpc->n_peers; i++) {
+        if (rpc->peers[i].id == id) {
+            p = &rpc->peers[i];
+            break;
+        }
     }
-    if (rpc->leader != NULL && rpc->leader_id == id &&
-        strcmp(rpc->leader->address, address) == 0) {
-        return rpc->leader;
+    if (p == NULL) {
+        p = realloc(rpc->peers, (rpc->n_peers + 1) * sizeof *p);
+        if (p == NULL) {
+            return NULL;
+        }
+        rpc->peers = p;
+        p = &rpc->peers[rpc->n_peers++];
+        memset(p, 0, sizeof *p);
+        p->id = id;
     }
-    if (rpc->leader != NULL) {
-        conn_close(rpc->leader);
+    if (p->conn != NULL && strcmp(p->conn->address, address) == 0) {
+        return p->conn;
+    }
+    if (p->conn != NULL) {
+        conn_close(p->conn); /* the peer moved */
     }
     c = conn_new(n, address);
     if (c == NULL) {
@@ -376,9 +406,19 @@ static struct jr__conn *leader_conn(struct jr_node *n)
         conn_close(c);
         return NULL;
     }
-    rpc->leader = c;
-    rpc->leader_id = id;
+    p->conn = c;
     return c;
+}
+
+static struct jr__conn *leader_conn(struct jr_node *n)
+{
+    raft_id id;
+    const char *address;
+    raft_leader(&n->raft, &id, &address);
+    if (id == 0 || id == n->raft.id) {
+        return NULL;
+    }
+    return peer_conn(n, id, address);
 }
 
 int jr__rpc_forward(struct jr_node *n, queue *cmds)
@@ -484,18 +524,68 @@ bool jr__conn_was_connected(const struct jr__conn *c)
     return c->connected;
 }
 
+/* Followers never hear from each other while a leader is up, so whether a
+ * majority is reachable cannot be read from raft traffic alone: every voter
+ * pings the others over the RPC connection a few times per election
+ * timeout, and any frame from a peer counts as contact (health.c). */
+static void ping_voters(struct jr_node *n)
+{
+    struct raft_configuration *conf = &n->raft.configuration;
+    unsigned interval = n->cfg.election_timeout_ms / 4, i, j;
+    uint64_t now = jr__now(n);
+    for (i = 0; i < conf->n; i++) {
+        const struct raft_server *s = &conf->servers[i];
+        struct jr__conn *c;
+        struct jr__frame f;
+        if (s->id == n->raft.id || s->role != RAFT_VOTER) {
+            continue;
+        }
+        for (j = 0; j < n->rpc->n_peers; j++) {
+            if (n->rpc->peers[j].id == s->id) {
+                break;
+            }
+        }
+        if (j < n->rpc->n_peers && now - n->rpc->peers[j].last_ping < interval) {
+            continue;
+        }
+        c = peer_conn(n, s->id, s->address);
+        if (c == NULL) {
+            continue;
+        }
+        for (j = 0; j < n->rpc->n_peers; j++) {
+            if (n->rpc->peers[j].id == s->id) {
+                n->rpc->peers[j].last_ping = now;
+            }
+        }
+        jr__frame_init(&f);
+        jr__frame_begin(&f, JR__MSG_INFO, 1);
+        msgpack_pack_uint64(&f.pk, 0);
+        jr__frame_end(&f);
+        conn_write_frame(c, &f);
+        jr__frame_close(&f);
+    }
+}
+
 void jr__rpc_tick(struct jr_node *n)
 {
     struct jr__rpc *rpc = n->rpc;
     raft_id id;
     const char *address;
-    /* Drop the leader connection when the leader changed, so that requests
-     * waiting on the old one fail now rather than at their deadline. */
-    if (rpc->leader != NULL) {
-        raft_leader(&n->raft, &id, &address);
-        if (id != rpc->leader_id) {
-            conn_close(rpc->leader);
+    unsigned i;
+    raft_leader(&n->raft, &id, &address);
+    /* Requests forwarded to a former leader fail now rather than at their
+     * deadline: it will not apply them any more. */
+    if (id != rpc->leader_id) {
+        for (i = 0; i < rpc->n_peers; i++) {
+            if (rpc->peers[i].id == rpc->leader_id &&
+                rpc->peers[i].conn != NULL) {
+                jr__conn_lost(n, rpc->peers[i].conn);
+            }
         }
+        rpc->leader_id = id;
+    }
+    if (n->raft.state != RAFT_UNAVAILABLE) {
+        ping_voters(n);
     }
 }
 
@@ -523,6 +613,7 @@ void jr__rpc_close(struct jr_node *n)
 void jr__rpc_free(struct jr_node *n);
 void jr__rpc_free(struct jr_node *n)
 {
+    free(n->rpc->peers);
     free(n->rpc);
     n->rpc = NULL;
 }

@@ -34,8 +34,8 @@ build build --enable-werror
 step "make check" check_in build
 
 check_sanitized() {
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        check_in build-asan
+    ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$ROOT/test/lsan.supp \
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 check_in build-asan
 }
 build build-asan --enable-werror --enable-sanitizers
 step "make check (ASan+UBSan)" check_sanitized
