@@ -36,8 +36,7 @@ JR_API const char *jr_version(void);
     X(JR_EQUORUMLOST, -4,                                                     \
       "quorum lost: this node cannot reach a majority of voters, see "        \
       "jaco-recovery(7)")                                                     \
-    X(JR_ETIMEDOUT, -5,                                                       \
-      "timed out: the outcome of the operation is unknown")                   \
+    X(JR_ETIMEDOUT, -5, "timed out: the outcome of the operation is unknown") \
     X(JR_ELEADERSHIPLOST, -6,                                                 \
       "leadership lost before the write was acknowledged: it may or may not " \
       "have been applied")                                                    \
@@ -172,14 +171,14 @@ struct jr_fsm {
 #define JR_CONFIG_VERSION 1
 
 struct jr_config {
-    uint32_t size;           /* sizeof(struct jr_config) as compiled */
-    uint32_t version;        /* JR_CONFIG_VERSION */
-    uint64_t id;             /* this node's id, > 0, unique in the cluster */
-    const char *name;        /* human name; default "node<id>" */
-    const char *address;     /* host:port (IPv4) this node listens on and
-                                that peers use to reach it */
-    const char *data_dir;    /* directory holding the node's state; created
-                                if missing */
+    uint32_t size;        /* sizeof(struct jr_config) as compiled */
+    uint32_t version;     /* JR_CONFIG_VERSION */
+    uint64_t id;          /* this node's id, > 0, unique in the cluster */
+    const char *name;     /* human name; default "node<id>" */
+    const char *address;  /* host:port (IPv4) this node listens on and
+                             that peers use to reach it */
+    const char *data_dir; /* directory holding the node's state; created
+                             if missing */
     unsigned election_timeout_ms;  /* default 1000 */
     unsigned heartbeat_timeout_ms; /* default 100 */
     unsigned snapshot_threshold;   /* entries between snapshots; 8192 */
@@ -288,10 +287,10 @@ typedef void (*jr_apply_cb)(struct jr_apply *req,
                             size_t result_len);
 
 struct jr_apply {
-    void *data;                   /* for the caller */
-    jr_apply_cb cb;               /* set by jr_apply() */
-    uint64_t index;               /* log index of the command, on success */
-    char errmsg[JR_ERRMSG_SIZE];  /* detail, on failure */
+    void *data;                  /* for the caller */
+    jr_apply_cb cb;              /* set by jr_apply() */
+    uint64_t index;              /* log index of the command, on success */
+    char errmsg[JR_ERRMSG_SIZE]; /* detail, on failure */
     void *reserved[4];
 };
 
@@ -336,7 +335,7 @@ typedef void (*jr_barrier_cb)(struct jr_barrier *req, int status);
 struct jr_barrier {
     void *data;
     jr_barrier_cb cb;
-    uint64_t index;               /* applied index the read is safe at */
+    uint64_t index; /* applied index the read is safe at */
     char errmsg[JR_ERRMSG_SIZE];
     void *reserved[4];
 };
@@ -376,13 +375,13 @@ JR_API const char *jr_state_name(int state);
 
 struct jr_peer_status {
     uint64_t id;
-    char name[64];         /* known for this node; "" for others yet */
+    char name[64]; /* known for this node; "" for others yet */
     char address[128];
-    int role;              /* enum jr_role */
-    bool reachable;        /* heard from within the election timeout */
+    int role;                /* enum jr_role */
+    bool reachable;          /* heard from within the election timeout */
     int64_t last_contact_ms; /* ms since last message from it; -1 never;
                                 0 for this node itself */
-    uint64_t match_index;  /* known on the leader only; 0 elsewhere */
+    uint64_t match_index;    /* known on the leader only; 0 elsewhere */
 };
 
 struct jr_status {
@@ -390,16 +389,16 @@ struct jr_status {
     char name[64];
     char address[128];
     char cluster_id[40];
-    int state;              /* enum jr_state */
+    int state; /* enum jr_state */
     uint64_t term;
-    uint64_t leader_id;     /* 0: no known leader */
+    uint64_t leader_id; /* 0: no known leader */
     char leader_address[128];
     uint64_t commit_index;
     uint64_t applied_index;
     uint64_t last_index;
     uint64_t snapshot_index;
-    int health;             /* 0, JR_ENOLEADER or JR_EQUORUMLOST: what a
-                               write submitted now would fail with */
+    int health; /* 0, JR_ENOLEADER or JR_EQUORUMLOST: what a
+                   write submitted now would fail with */
     unsigned n_peers;
     struct jr_peer_status *peers; /* configuration, this node included */
 };

@@ -33,9 +33,9 @@ void jr__apply_init(struct jr_node *n)
 /* canonical/raft 0.15's disk backend pads each entry to 8 bytes when it
  * writes a segment but sums the unpadded lengths when it reads one back, so
  * a log holding an entry whose length is not a multiple of 8 cannot be
- * loaded (test_raft_contract.c pins this). Every command therefore travels in an
- * envelope of a multiple of 8 bytes: the data, zero padding, and a last
- * byte giving the envelope's overhead (1 to 8). */
+ * loaded (test_raft_contract.c pins this). Every command therefore travels in
+ * an envelope of a multiple of 8 bytes: the data, zero padding, and a last byte
+ * giving the envelope's overhead (1 to 8). */
 void *jr__entry_wrap(const void *buf, size_t len, size_t *out_len)
 {
     size_t total = (len + 1 + 7) & ~(size_t)7;
@@ -82,8 +82,11 @@ void jr__cmd_free(struct jr__cmd *c)
     free(c);
 }
 
-void jr__cmd_finish(struct jr_node *n, struct jr__cmd *c, int status,
-                    const char *fmt, ...)
+void jr__cmd_finish(struct jr_node *n,
+                    struct jr__cmd *c,
+                    int status,
+                    const char *fmt,
+                    ...)
 {
     va_list ap;
     c->status = status;
@@ -106,8 +109,8 @@ void jr__cmd_finish(struct jr_node *n, struct jr__cmd *c, int status,
 static void submit_run(struct jr_node *n, struct jr__op *op)
 {
     struct jr__cmd *c = (struct jr__cmd *)op;
-    unsigned timeout = c->timeout_ms != 0 ? c->timeout_ms
-                                          : n->cfg.apply_timeout_ms;
+    unsigned timeout =
+        c->timeout_ms != 0 ? c->timeout_ms : n->cfg.apply_timeout_ms;
     QUEUE_INIT(&c->link);
     c->deadline = jr__now(n) + timeout;
     if (c->kind == JR__CMD_BARRIER) {
@@ -123,7 +126,8 @@ static int submit(struct jr_node *n, struct jr__cmd *c)
     return jr__post(n, &c->op);
 }
 
-static struct jr__cmd *cmd_new(enum jr__cmd_kind kind, const void *buf,
+static struct jr__cmd *cmd_new(enum jr__cmd_kind kind,
+                               const void *buf,
                                size_t len)
 {
     struct jr__cmd *c = calloc(1, sizeof *c);
@@ -143,8 +147,11 @@ static struct jr__cmd *cmd_new(enum jr__cmd_kind kind, const void *buf,
     return c;
 }
 
-int jr_apply(struct jr_node *n, struct jr_apply *req, const void *buf,
-             size_t len, jr_apply_cb cb)
+int jr_apply(struct jr_node *n,
+             struct jr_apply *req,
+             const void *buf,
+             size_t len,
+             jr_apply_cb cb)
 {
     struct jr__cmd *c;
     int rv;
@@ -169,8 +176,12 @@ int jr_apply(struct jr_node *n, struct jr_apply *req, const void *buf,
     return rv;
 }
 
-int jr_apply_sync(struct jr_node *n, const void *buf, size_t len,
-                  unsigned timeout_ms, void **result, size_t *result_len,
+int jr_apply_sync(struct jr_node *n,
+                  const void *buf,
+                  size_t len,
+                  unsigned timeout_ms,
+                  void **result,
+                  size_t *result_len,
                   struct jr_error *err)
 {
     struct jr__waiter w;
@@ -239,7 +250,8 @@ int jr_barrier(struct jr_node *n, struct jr_barrier *req, jr_barrier_cb cb)
     return rv;
 }
 
-int jr_barrier_sync(struct jr_node *n, unsigned timeout_ms,
+int jr_barrier_sync(struct jr_node *n,
+                    unsigned timeout_ms,
                     struct jr_error *err)
 {
     struct jr__waiter w;
@@ -287,7 +299,9 @@ void jr__submit_remote(struct jr_node *n, struct jr__cmd *c)
 
 /* ---- on the leader ---- */
 
-static void fail_batch(struct jr_node *n, uint64_t batch_id, int status,
+static void fail_batch(struct jr_node *n,
+                       uint64_t batch_id,
+                       int status,
                        const char *why)
 {
     queue *q = QUEUE_HEAD(&n->inflight);
@@ -327,8 +341,7 @@ static bool append_batch(struct jr_node *n)
     queue *q;
     int rv;
 
-    QUEUE_FOREACH(q, &n->batch)
-    {
+    QUEUE_FOREACH (q, &n->batch) {
         if (count == JR__MAX_BATCH) {
             break;
         }
@@ -484,8 +497,7 @@ static void forward_all(struct jr_node *n)
         return;
     }
     /* The frame holds a copy; the commands wait without their payload. */
-    QUEUE_FOREACH(q, &local)
-    {
+    QUEUE_FOREACH (q, &local) {
         struct jr__cmd *c = QUEUE_DATA(q, struct jr__cmd, link);
         if (c->buf != NULL) {
             raft_free(c->buf);
@@ -495,7 +507,9 @@ static void forward_all(struct jr_node *n)
     QUEUE_MOVE_ALL(&local, &n->forwarded);
 }
 
-static void fail_list(struct jr_node *n, queue *list, int status,
+static void fail_list(struct jr_node *n,
+                      queue *list,
+                      int status,
                       const char *why)
 {
     while (!QUEUE_IS_EMPTY(list)) {
@@ -548,7 +562,10 @@ void jr__flush(struct jr_node *n)
 
 /* ---- completion ---- */
 
-void jr__applied(struct jr_node *n, uint64_t index, int rv, void *result,
+void jr__applied(struct jr_node *n,
+                 uint64_t index,
+                 int rv,
+                 void *result,
                  size_t result_len)
 {
     while (!QUEUE_IS_EMPTY(&n->inflight)) {
@@ -582,13 +599,16 @@ void jr__applied(struct jr_node *n, uint64_t index, int rv, void *result,
     }
 }
 
-void jr__forward_reply(struct jr_node *n, uint64_t req_id, int status,
-                       const char *errmsg, uint64_t index, const void *result,
+void jr__forward_reply(struct jr_node *n,
+                       uint64_t req_id,
+                       int status,
+                       const char *errmsg,
+                       uint64_t index,
+                       const void *result,
                        size_t result_len)
 {
     queue *q;
-    QUEUE_FOREACH(q, &n->forwarded)
-    {
+    QUEUE_FOREACH (q, &n->forwarded) {
         struct jr__cmd *c = QUEUE_DATA(q, struct jr__cmd, link);
         if (c->req_id != req_id) {
             continue;
@@ -656,8 +676,8 @@ void jr__sweep(struct jr_node *n)
         while (q != lists[i]) {
             struct jr__cmd *c = QUEUE_DATA(q, struct jr__cmd, link);
             q = QUEUE_NEXT(q);
-            bool lost = n->raft.state != RAFT_LEADER ||
-                        n->raft.current_term != c->term;
+            bool lost =
+                n->raft.state != RAFT_LEADER || n->raft.current_term != c->term;
             if (lists[i] == &n->inflight && lost) {
                 jr__cmd_finish(n, c, JR_ELEADERSHIPLOST,
                                "leadership lost while the write was pending");
@@ -666,8 +686,7 @@ void jr__sweep(struct jr_node *n)
                 jr__cmd_finish(n, c, JR_ENOLEADER,
                                "leadership lost during the read barrier");
             } else if (now >= c->deadline) {
-                jr__cmd_finish(n, c, JR_ETIMEDOUT,
-                               "no answer within %u ms",
+                jr__cmd_finish(n, c, JR_ETIMEDOUT, "no answer within %u ms",
                                c->timeout_ms != 0 ? c->timeout_ms
                                                   : n->cfg.apply_timeout_ms);
             }
@@ -701,9 +720,7 @@ void jr__deliver(struct jr_node *n)
                 }
                 break;
             case JR__CMD_REMOTE_APPLY:
-            case JR__CMD_REMOTE_BARRIER:
-                jr__rpc_reply(n, c);
-                break;
+            case JR__CMD_REMOTE_BARRIER: jr__rpc_reply(n, c); break;
         }
         jr__cmd_free(c);
     }

@@ -121,7 +121,8 @@ static int fields_of(int type)
     }
 }
 
-static int decode_items(const msgpack_object *o, struct jr__msg *m,
+static int decode_items(const msgpack_object *o,
+                        struct jr__msg *m,
                         char *errmsg)
 {
     uint32_t i;
@@ -162,8 +163,7 @@ static int decode_items(const msgpack_object *o, struct jr__msg *m,
         }
         if (get_i64(&f[1], &it->status) != 0 ||
             get_str(&f[2], &it->errmsg, JR__MAX_STR) != 0 ||
-            get_u64(&f[3], &it->index) != 0 ||
-            get_bin(&f[4], &it->data) != 0) {
+            get_u64(&f[3], &it->index) != 0 || get_bin(&f[4], &it->data) != 0) {
             jr__errf(errmsg, "batch item %u: bad result", i);
             return JR_EPROTO;
         }
@@ -171,8 +171,7 @@ static int decode_items(const msgpack_object *o, struct jr__msg *m,
     return 0;
 }
 
-int jr__msg_decode(const char *buf, size_t len, struct jr__msg *m,
-                   char *errmsg)
+int jr__msg_decode(const char *buf, size_t len, struct jr__msg *m, char *errmsg)
 {
     msgpack_unpacked u;
     msgpack_unpack_return ret;
@@ -195,15 +194,14 @@ int jr__msg_decode(const char *buf, size_t len, struct jr__msg *m,
     }
     f = u.data.via.array.ptr;
     n = u.data.via.array.size;
-    if (get_u64(&f[0], &type) != 0 || type > 255 ||
-        fields_of((int)type) < 0) {
+    if (get_u64(&f[0], &type) != 0 || type > 255 || fields_of((int)type) < 0) {
         jr__errf(errmsg, "unknown message type");
         goto out;
     }
     m->type = (int)type;
     if ((int)n != fields_of(m->type) + 1) {
-        jr__errf(errmsg, "message type %d: %u fields, want %d", m->type,
-                 n - 1, fields_of(m->type));
+        jr__errf(errmsg, "message type %d: %u fields, want %d", m->type, n - 1,
+                 fields_of(m->type));
         goto out;
     }
     switch (m->type) {
@@ -233,8 +231,7 @@ int jr__msg_decode(const char *buf, size_t len, struct jr__msg *m,
             if (get_u64(&f[1], &m->req_id) || get_i64(&f[2], &m->status) ||
                 get_str(&f[3], &m->errmsg, JR__MAX_STR) ||
                 get_str(&f[4], &m->cluster_id, JR__CLUSTER_ID_LEN) ||
-                get_u64(&f[5], &m->id) ||
-                get_str(&f[6], &m->address, 255)) {
+                get_u64(&f[5], &m->id) || get_str(&f[6], &m->address, 255)) {
                 break;
             }
             rv = 0;
@@ -255,8 +252,7 @@ int jr__msg_decode(const char *buf, size_t len, struct jr__msg *m,
             }
             rv = 0;
             goto out;
-        default:
-            break;
+        default: break;
     }
     jr__errf(errmsg, "message type %d: malformed field", m->type);
 out:

@@ -7,13 +7,13 @@
 #include <stdint.h>
 
 enum jr__msg_type {
-    JR__MSG_FORWARD = 1,        /* follower -> leader: commands to apply */
-    JR__MSG_APPLY_RESULT = 2,   /* leader -> follower: results */
-    JR__MSG_READ_INDEX = 3,     /* follower -> leader: linearizable read */
+    JR__MSG_FORWARD = 1,      /* follower -> leader: commands to apply */
+    JR__MSG_APPLY_RESULT = 2, /* leader -> follower: results */
+    JR__MSG_READ_INDEX = 3,   /* follower -> leader: linearizable read */
     JR__MSG_READ_INDEX_RESULT = 4,
-    JR__MSG_INFO = 5,           /* anyone -> member: cluster id, leader */
+    JR__MSG_INFO = 5, /* anyone -> member: cluster id, leader */
     JR__MSG_INFO_RESULT = 6,
-    JR__MSG_JOIN = 7,           /* joining node -> leader */
+    JR__MSG_JOIN = 7, /* joining node -> leader */
     JR__MSG_JOIN_RESULT = 8,
 };
 
@@ -67,7 +67,9 @@ void jr__pack_bin(msgpack_packer *pk, const void *p, size_t len);
 /* Decode the payload of one frame (without the length prefix). On error
  * returns JR_EPROTO and describes the problem in errmsg; nothing to free.
  * On success the message's strings point into buf. */
-int jr__msg_decode(const char *buf, size_t len, struct jr__msg *m,
+int jr__msg_decode(const char *buf,
+                   size_t len,
+                   struct jr__msg *m,
                    char *errmsg);
 void jr__msg_free(struct jr__msg *m);
 

@@ -73,7 +73,9 @@ static bool is_hex_id(const char *s)
 }
 
 /* The file is "key value" lines, so an operator can read it with cat. */
-int jr__meta_parse(const char *text, size_t len, struct jr__meta *m,
+int jr__meta_parse(const char *text,
+                   size_t len,
+                   struct jr__meta *m,
                    char *errmsg)
 {
     char line[256];
@@ -146,12 +148,13 @@ int jr__meta_parse(const char *text, size_t len, struct jr__meta *m,
 
 int jr__meta_format(const struct jr__meta *m, char *buf, size_t size)
 {
-    int n = snprintf(buf, size,
-                     "# jacoraft node identity: do not edit\n"
-                     "format %d\nnode_id %" PRIu64 "\ncluster_id %s\n"
-                     "bootstrap %s\n",
-                     META_FORMAT, m->node_id, m->cluster_id,
-                     m->bootstrap_digest);
+    int n =
+        snprintf(buf, size,
+                 "# jacoraft node identity: do not edit\n"
+                 "format %d\nnode_id %" PRIu64
+                 "\ncluster_id %s\n"
+                 "bootstrap %s\n",
+                 META_FORMAT, m->node_id, m->cluster_id, m->bootstrap_digest);
     if (n < 0 || (size_t)n >= size) {
         return JR_EINVAL;
     }
@@ -175,8 +178,7 @@ int jr__meta_load(const char *dir, struct jr__meta *m, struct jr_error *err)
     n = read(fd, buf, sizeof buf);
     close(fd);
     if (n < 0) {
-        return jr__error_set(err, JR_EIO, "read %s: %s", path,
-                             strerror(errno));
+        return jr__error_set(err, JR_EIO, "read %s: %s", path, strerror(errno));
     }
     rv = jr__meta_parse(buf, (size_t)n, m, msg);
     if (rv != 0) {
@@ -200,7 +202,8 @@ static int fsync_dir(const char *dir)
 
 /* Write to a temporary file, fsync, rename, fsync the directory: a crash
  * leaves the old identity or the new one, never a mix. */
-int jr__meta_store(const char *dir, const struct jr__meta *m,
+int jr__meta_store(const char *dir,
+                   const struct jr__meta *m,
                    struct jr_error *err)
 {
     char path[4096], tmp[4200], buf[1024];
@@ -266,7 +269,8 @@ static int member_cmp(const void *a, const void *b)
 
 /* The id of a statically bootstrapped cluster must be the same on every
  * member without any communication, so it is a digest of the sorted list. */
-void jr__members_digest(const struct jr_member *members, unsigned n,
+void jr__members_digest(const struct jr_member *members,
+                        unsigned n,
                         char out[JR__CLUSTER_ID_LEN + 1])
 {
     struct jr_member sorted[64];

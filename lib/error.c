@@ -12,10 +12,9 @@ struct error_entry {
     const char *text;
 };
 
-static const struct error_entry error_table[] = {
-    {JR_OK, "JR_OK", "success"},
+static const struct error_entry error_table[] = {{JR_OK, "JR_OK", "success"},
 #define ERROR_ROW(name, value, text) {value, #name, text},
-    JR_ERRORS(ERROR_ROW)
+                                                 JR_ERRORS(ERROR_ROW)
 #undef ERROR_ROW
 };
 

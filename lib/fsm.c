@@ -21,8 +21,7 @@ struct jr_snapshot_reader {
     size_t pos;
 };
 
-int jr_snapshot_write(struct jr_snapshot_writer *w, const void *buf,
-                      size_t len)
+int jr_snapshot_write(struct jr_snapshot_writer *w, const void *buf, size_t len)
 {
     const char *p = buf;
     if (w->error != 0) {
@@ -34,8 +33,7 @@ int jr_snapshot_write(struct jr_snapshot_writer *w, const void *buf,
         if (last == NULL || last->len == CHUNK_SIZE) {
             if (w->n == w->cap) {
                 unsigned cap = w->cap == 0 ? 8 : w->cap * 2;
-                struct raft_buffer *b =
-                    raft_realloc(w->bufs, cap * sizeof *b);
+                struct raft_buffer *b = raft_realloc(w->bufs, cap * sizeof *b);
                 if (b == NULL) {
                     return w->error = JR_ENOMEM;
                 }
@@ -85,7 +83,8 @@ static void writer_free(struct jr_snapshot_writer *w)
     raft_free(w->bufs);
 }
 
-static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+static int fsm_apply(struct raft_fsm *fsm,
+                     const struct raft_buffer *buf,
                      void **result)
 {
     struct jr_node *n = fsm->data;
@@ -97,8 +96,10 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     if (rv != 0) {
         /* Only our own envelopes enter the log; this is disk or memory
          * corruption, and every node sees the same bytes. */
-        jr__errorf(n, "entry %llu: malformed envelope of %zu bytes; not "
-                   "applied", (unsigned long long)index, buf->len);
+        jr__errorf(n,
+                   "entry %llu: malformed envelope of %zu bytes; not "
+                   "applied",
+                   (unsigned long long)index, buf->len);
         jr__applied(n, index, JR_ECORRUPT, NULL, 0);
         *result = NULL;
         return 0;
@@ -111,7 +112,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     return 0;
 }
 
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+static int fsm_snapshot(struct raft_fsm *fsm,
+                        struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     struct jr_node *n = fsm->data;
@@ -123,7 +125,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
         rv = w.error;
     }
     if (rv != 0) {
-        jr__errorf(n, "snapshot at index %llu failed: state machine "
+        jr__errorf(n,
+                   "snapshot at index %llu failed: state machine "
                    "returned %d; will retry",
                    (unsigned long long)n->raft.last_applied, rv);
         writer_free(&w);
@@ -154,8 +157,10 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     struct jr_snapshot_reader r = {buf->base, buf->len, 0};
     int rv = n->fsm.restore(n->fsm.data, &r);
     if (rv != 0) {
-        jr__errorf(n, "restore of a %zu-byte snapshot failed: state machine "
-                   "returned %d", buf->len, rv);
+        jr__errorf(n,
+                   "restore of a %zu-byte snapshot failed: state machine "
+                   "returned %d",
+                   buf->len, rv);
         return RAFT_CORRUPT;
     }
     jr__infof(n, "restored a %zu-byte snapshot", buf->len);

@@ -85,8 +85,9 @@ int jr__health(struct jr_node *n, char *errmsg)
         return JR_ESTATE;
     }
     if (conf->n == 0) {
-        jr__errf(errmsg, "this node is not a member of a cluster yet: "
-                         "bootstrap it or join it to one");
+        jr__errf(errmsg,
+                 "this node is not a member of a cluster yet: "
+                 "bootstrap it or join it to one");
         return JR_ESTATE;
     }
     raft_leader(&n->raft, &leader, &address);

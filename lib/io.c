@@ -41,13 +41,17 @@ static void w_close(struct raft_io *io, raft_io_close_cb cb)
     b->close(b, w_close_done);
 }
 
-static int w_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
-                  struct raft_snapshot **snapshot, raft_index *start_index,
-                  struct raft_entry *entries[], size_t *n_entries)
+static int w_load(struct raft_io *io,
+                  raft_term *term,
+                  raft_id *voted_for,
+                  struct raft_snapshot **snapshot,
+                  raft_index *start_index,
+                  struct raft_entry *entries[],
+                  size_t *n_entries)
 {
     struct raft_io *b = inner(io);
-    int rv = b->load(b, term, voted_for, snapshot, start_index, entries,
-                     n_entries);
+    int rv =
+        b->load(b, term, voted_for, snapshot, start_index, entries, n_entries);
     if (rv != 0) {
         memcpy(io->errmsg, b->errmsg, sizeof io->errmsg);
     }
@@ -67,7 +71,9 @@ static void w_recv(struct raft_io *b, struct raft_message *msg)
     n->io_recv_cb(&n->io, msg);
 }
 
-static int w_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+static int w_start(struct raft_io *io,
+                   unsigned msecs,
+                   raft_io_tick_cb tick,
                    raft_io_recv_cb recv)
 {
     struct raft_io *b = inner(io);
@@ -105,8 +111,10 @@ static int w_set_vote(struct raft_io *io, raft_id id)
     return b->set_vote(b, id);
 }
 
-static int w_send(struct raft_io *io, struct raft_io_send *req,
-                  const struct raft_message *m, raft_io_send_cb cb)
+static int w_send(struct raft_io *io,
+                  struct raft_io_send *req,
+                  const struct raft_message *m,
+                  raft_io_send_cb cb)
 {
     struct raft_io *b = inner(io);
     return b->send(b, req, m, cb);
@@ -136,8 +144,10 @@ static void w_append_cb(struct raft_io_append *req, int status)
     }
 }
 
-static int w_append(struct raft_io *io, struct raft_io_append *req,
-                    const struct raft_entry entries[], unsigned n,
+static int w_append(struct raft_io *io,
+                    struct raft_io_append *req,
+                    const struct raft_entry entries[],
+                    unsigned n,
                     raft_io_append_cb cb)
 {
     struct raft_io *b = inner(io);
@@ -172,7 +182,8 @@ static int w_truncate(struct raft_io *io, raft_index index)
     return b->truncate(b, index);
 }
 
-static int w_snapshot_put(struct raft_io *io, unsigned trailing,
+static int w_snapshot_put(struct raft_io *io,
+                          unsigned trailing,
                           struct raft_io_snapshot_put *req,
                           const struct raft_snapshot *s,
                           raft_io_snapshot_put_cb cb)
@@ -181,7 +192,8 @@ static int w_snapshot_put(struct raft_io *io, unsigned trailing,
     return b->snapshot_put(b, trailing, req, s, cb);
 }
 
-static int w_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
+static int w_snapshot_get(struct raft_io *io,
+                          struct raft_io_snapshot_get *req,
                           raft_io_snapshot_get_cb cb)
 {
     struct raft_io *b = inner(io);
@@ -200,7 +212,8 @@ static int w_random(struct raft_io *io, int min, int max)
     return b->random(b, min, max);
 }
 
-static int w_async_work(struct raft_io *io, struct raft_io_async_work *req,
+static int w_async_work(struct raft_io *io,
+                        struct raft_io_async_work *req,
                         raft_io_async_work_cb cb)
 {
     struct raft_io *b = inner(io);

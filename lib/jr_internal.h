@@ -10,10 +10,10 @@
 #include "../include/jacoraft.h"
 #include "queue.h"
 
-#define JR__CLUSTER_ID_LEN 32   /* hex characters of a 128-bit id */
-#define JR__MAX_COMMAND (64u << 20) /* largest command accepted */
+#define JR__CLUSTER_ID_LEN 32              /* hex characters of a 128-bit id */
+#define JR__MAX_COMMAND (64u << 20)        /* largest command accepted */
 #define JR__MAX_FRAME ((64u << 20) + 4096) /* largest RPC frame */
-#define JR__MAX_BATCH 4096      /* commands in one raft_apply */
+#define JR__MAX_BATCH 4096                 /* commands in one raft_apply */
 
 /* Formatting of error details into a buffer of JR_ERRMSG_SIZE. */
 void jr__errf(char *buf, const char *fmt, ...)
@@ -39,7 +39,7 @@ char *jr__strdup(const char *s);
 /* ---- data directory (datadir.c) ---- */
 struct jr__meta {
     uint64_t node_id;
-    char cluster_id[JR__CLUSTER_ID_LEN + 1]; /* "" until a member */
+    char cluster_id[JR__CLUSTER_ID_LEN + 1];       /* "" until a member */
     char bootstrap_digest[JR__CLUSTER_ID_LEN + 1]; /* "" unless bootstrapped */
 };
 int jr__datadir_lock(const char *dir, int *fd, struct jr_error *err);
@@ -50,7 +50,9 @@ int jr__meta_store(const char *dir,
                    const struct jr__meta *m,
                    struct jr_error *err);
 /* Parse/format, exposed for unit tests. */
-int jr__meta_parse(const char *text, size_t len, struct jr__meta *m,
+int jr__meta_parse(const char *text,
+                   size_t len,
+                   struct jr__meta *m,
                    char *errmsg);
 int jr__meta_format(const struct jr__meta *m, char *buf, size_t size);
 void jr__cluster_id_random(char out[JR__CLUSTER_ID_LEN + 1]);
@@ -60,15 +62,18 @@ void jr__members_digest(const struct jr_member *members,
 
 /* ---- address parsing and connection preamble (transport.c) ---- */
 /* cluster_id "" asks without claiming a cluster (a joiner's INFO). */
-size_t jr__preamble_encode(struct jr_node *n, int kind,
-                           const char *cluster_id, char *out);
-int jr__parse_address(const char *address, struct sockaddr_in *sa,
+size_t jr__preamble_encode(struct jr_node *n,
+                           int kind,
+                           const char *cluster_id,
+                           char *out);
+int jr__parse_address(const char *address,
+                      struct sockaddr_in *sa,
                       char *errmsg);
 
 /* ---- commands and requests in flight (apply.c) ---- */
 enum jr__cmd_kind {
-    JR__CMD_APPLY = 1,   /* a write submitted on this node */
-    JR__CMD_BARRIER,     /* a read barrier submitted on this node */
+    JR__CMD_APPLY = 1,      /* a write submitted on this node */
+    JR__CMD_BARRIER,        /* a read barrier submitted on this node */
     JR__CMD_REMOTE_APPLY,   /* a write forwarded to us by a follower */
     JR__CMD_REMOTE_BARRIER, /* a read-index request from a follower */
 };
@@ -81,25 +86,25 @@ struct jr__op {
 };
 
 struct jr__cmd {
-    struct jr__op op;      /* posts the submission to the loop thread */
-    queue link;            /* in exactly one of the node's lists */
+    struct jr__op op; /* posts the submission to the loop thread */
+    queue link;       /* in exactly one of the node's lists */
     unsigned timeout_ms;
-    uint64_t batch_id;     /* raft_apply it was appended with */
+    uint64_t batch_id; /* raft_apply it was appended with */
     enum jr__cmd_kind kind;
-    void *buf;             /* raft_malloc'd copy of the command */
+    void *buf; /* raft_malloc'd copy of the command */
     size_t len;
-    struct jr_apply *req;  /* JR__CMD_APPLY */
-    struct jr_barrier *breq; /* JR__CMD_BARRIER */
+    struct jr_apply *req;      /* JR__CMD_APPLY */
+    struct jr_barrier *breq;   /* JR__CMD_BARRIER */
     struct jr__waiter *waiter; /* blocking forms */
-    struct jr__conn *conn; /* remote kinds; NULL once the conn closed */
-    uint64_t remote_id;    /* request id chosen by the remote */
-    uint64_t req_id;       /* our id when forwarded */
-    uint64_t deadline;     /* loop time (ms) */
-    uint64_t term;         /* term it was appended in (leader) */
-    uint64_t index;        /* log index once appended / read index */
+    struct jr__conn *conn;     /* remote kinds; NULL once the conn closed */
+    uint64_t remote_id;        /* request id chosen by the remote */
+    uint64_t req_id;           /* our id when forwarded */
+    uint64_t deadline;         /* loop time (ms) */
+    uint64_t term;             /* term it was appended in (leader) */
+    uint64_t index;            /* log index once appended / read index */
     int status;
     char errmsg[JR_ERRMSG_SIZE];
-    void *result;          /* jr_malloc'd FSM result */
+    void *result; /* jr_malloc'd FSM result */
     size_t result_len;
 };
 
@@ -152,38 +157,38 @@ struct jr_node {
     uv_async_t wakeup;
     uv_check_t check;
     uv_timer_t tick;
-    uv_mutex_t mutex;    /* ops list and the lifecycle flags */
+    uv_mutex_t mutex; /* ops list and the lifecycle flags */
     struct jr__op *ops_head, *ops_tail;
     bool started;
-    bool stopping;       /* stop requested */
-    bool closed;         /* loop thread has exited */
+    bool stopping; /* stop requested */
+    bool closed;   /* loop thread has exited */
     bool loop_running;
     uv_thread_t loop_tid;
 
     /* canonical/raft and its I/O. */
     struct raft raft;
-    struct raft_io io;        /* io.c: the wrapper raft talks to */
-    struct raft_io backend;   /* io.c: the disk + network backend */
+    struct raft_io io;      /* io.c: the wrapper raft talks to */
+    struct raft_io backend; /* io.c: the disk + network backend */
     struct raft_uv_transport transport;
     struct raft_fsm raft_fsm;
-    raft_io_tick_cb io_tick_cb;   /* io.c: raft's callbacks, wrapped */
+    raft_io_tick_cb io_tick_cb; /* io.c: raft's callbacks, wrapped */
     raft_io_recv_cb io_recv_cb;
     raft_io_close_cb io_close_cb;
     bool raft_initialised;
     bool raft_closed;
 
     /* Requests. */
-    queue batch;          /* local + remote commands waiting to be appended */
-    queue barriers;       /* barriers waiting to be started */
-    queue inflight;       /* appended on this leader, by increasing index */
-    queue forwarded;      /* sent to the leader, awaiting its reply */
-    queue wait_applied;   /* follower reads waiting for applied >= index */
-    queue barrier_wait;   /* reads waiting for a raft_barrier (leader) */
-    queue done;           /* finished, waiting for delivery */
+    queue batch;        /* local + remote commands waiting to be appended */
+    queue barriers;     /* barriers waiting to be started */
+    queue inflight;     /* appended on this leader, by increasing index */
+    queue forwarded;    /* sent to the leader, awaiting its reply */
+    queue wait_applied; /* follower reads waiting for applied >= index */
+    queue barrier_wait; /* reads waiting for a raft_barrier (leader) */
+    queue done;         /* finished, waiting for delivery */
     uint64_t next_req_id;
     uint64_t next_batch_id;
-    unsigned n_raft_reqs; /* raft_apply/raft_barrier requests outstanding */
-    uint64_t leader_seen; /* leader id last logged */
+    unsigned n_raft_reqs;     /* raft_apply/raft_barrier requests outstanding */
+    uint64_t leader_seen;     /* leader id last logged */
     struct raft_barrier noop; /* commits earlier terms' entries */
     bool noop_pending;
 
@@ -213,21 +218,30 @@ bool jr__on_loop_thread(struct jr_node *n);
 void *jr__entry_wrap(const void *buf, size_t len, size_t *out_len);
 int jr__entry_unwrap(const void *buf, size_t len, size_t *data_len);
 void jr__apply_init(struct jr_node *n);
-void jr__cmd_finish(struct jr_node *n, struct jr__cmd *c, int status,
-                    const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void jr__cmd_finish(struct jr_node *n,
+                    struct jr__cmd *c,
+                    int status,
+                    const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
 void jr__cmd_free(struct jr__cmd *c);
 void jr__submit_remote(struct jr_node *n, struct jr__cmd *c);
 void jr__flush(struct jr_node *n);
 void jr__deliver(struct jr_node *n);
 void jr__sweep(struct jr_node *n);
 void jr__fail_all(struct jr_node *n, int status, const char *why);
-void jr__forward_reply(struct jr_node *n, uint64_t req_id, int status,
-                       const char *errmsg, uint64_t index,
-                       const void *result, size_t result_len);
+void jr__forward_reply(struct jr_node *n,
+                       uint64_t req_id,
+                       int status,
+                       const char *errmsg,
+                       uint64_t index,
+                       const void *result,
+                       size_t result_len);
 void jr__conn_lost(struct jr_node *n, struct jr__conn *conn);
 /* fsm.c: called by the FSM glue for every applied command. */
-void jr__applied(struct jr_node *n, uint64_t index, int rv, void *result,
+void jr__applied(struct jr_node *n,
+                 uint64_t index,
+                 int rv,
+                 void *result,
                  size_t result_len);
 int jr__fsm_init(struct jr_node *n);
 
@@ -252,7 +266,8 @@ int jr__transport_init(struct jr_node *n, struct raft_uv_transport *t);
 void jr__transport_close(struct raft_uv_transport *t);
 /* Connect to address and send the preamble of kind; cb gets the stream. */
 struct jr__dial;
-typedef void (*jr__dial_cb)(struct jr__dial *d, uv_stream_t *stream,
+typedef void (*jr__dial_cb)(struct jr__dial *d,
+                            uv_stream_t *stream,
                             int status);
 struct jr__dial {
     void *data;
@@ -266,14 +281,19 @@ struct jr__dial {
     bool canceled;
     queue link;
 };
-int jr__dial(struct jr_node *n, struct jr__dial *d, const char *address,
-             int kind, jr__dial_cb cb);
+int jr__dial(struct jr_node *n,
+             struct jr__dial *d,
+             const char *address,
+             int kind,
+             jr__dial_cb cb);
 
 /* rpc.c */
 int jr__rpc_init(struct jr_node *n);
 void jr__rpc_close(struct jr_node *n);
 /* An inbound RPC connection (after the preamble). */
-void jr__rpc_accept(struct jr_node *n, uv_stream_t *stream, uint64_t id,
+void jr__rpc_accept(struct jr_node *n,
+                    uv_stream_t *stream,
+                    uint64_t id,
                     const char *address);
 /* Send forwarded commands/barriers to the current leader. */
 int jr__rpc_forward(struct jr_node *n, queue *cmds);
@@ -284,12 +304,16 @@ void jr__rpc_tick(struct jr_node *n);
 bool jr__conn_was_connected(const struct jr__conn *c);
 
 /* membership.c */
-int jr__join(struct jr_node *n, const char *address, unsigned timeout_ms,
+int jr__join(struct jr_node *n,
+             const char *address,
+             unsigned timeout_ms,
              struct jr_error *err);
 struct jr__msg;
-void jr__handle_info(struct jr_node *n, struct jr__conn *c,
+void jr__handle_info(struct jr_node *n,
+                     struct jr__conn *c,
                      const struct jr__msg *m);
-void jr__handle_join(struct jr_node *n, struct jr__conn *c,
+void jr__handle_join(struct jr_node *n,
+                     struct jr__conn *c,
                      const struct jr__msg *m);
 
 #endif /* JR_INTERNAL_H */

@@ -17,10 +17,10 @@ void jr__rpc_send_frame(struct jr__conn *c, struct jr__frame *f);
 void jr__conn_ref(struct jr__conn *c);
 void jr__conn_unref(struct jr__conn *c);
 
-
 /* ---- leader / member side (loop thread) ---- */
 
-void jr__handle_info(struct jr_node *n, struct jr__conn *c,
+void jr__handle_info(struct jr_node *n,
+                     struct jr__conn *c,
                      const struct jr__msg *m)
 {
     struct jr__frame f;
@@ -49,8 +49,11 @@ struct join_req {
     char address[256];
 };
 
-static void join_reply(struct jr_node *n, struct jr__conn *c, uint64_t req_id,
-                       int status, const char *errmsg)
+static void join_reply(struct jr_node *n,
+                       struct jr__conn *c,
+                       uint64_t req_id,
+                       int status,
+                       const char *errmsg)
 {
     struct jr__frame f;
     raft_id leader;
@@ -99,8 +102,7 @@ static void join_promote(struct join_req *j)
     j->change.data = j;
     /* raft_assign replicates to the new node and promotes it only once it
      * has caught up, so the cluster never waits on a cold voter. */
-    rv = raft_assign(&n->raft, &j->change, j->id, RAFT_VOTER,
-                     join_assigned_cb);
+    rv = raft_assign(&n->raft, &j->change, j->id, RAFT_VOTER, join_assigned_cb);
     if (rv != 0) {
         join_finish(j, jr__err_from_raft(rv), raft_errmsg(&n->raft));
     }
@@ -116,7 +118,8 @@ static void join_added_cb(struct raft_change *req, int status)
     join_promote(j);
 }
 
-void jr__handle_join(struct jr_node *n, struct jr__conn *c,
+void jr__handle_join(struct jr_node *n,
+                     struct jr__conn *c,
                      const struct jr__msg *m)
 {
     struct raft_configuration *conf = &n->raft.configuration;
@@ -155,8 +158,8 @@ void jr__handle_join(struct jr_node *n, struct jr__conn *c,
             return;
         }
         if (s->id != j->id && strcmp(s->address, j->address) == 0) {
-            jr__errf(why, "address %s is already used by node %llu",
-                     j->address, (unsigned long long)s->id);
+            jr__errf(why, "address %s is already used by node %llu", j->address,
+                     (unsigned long long)s->id);
             join_finish(j, JR_EMISMATCH, why);
             return;
         }
@@ -181,8 +184,11 @@ void jr__handle_join(struct jr_node *n, struct jr__conn *c,
 
 /* ---- joining side (the caller's thread, blocking sockets) ---- */
 
-static int sock_open(struct jr_node *n, const char *address,
-                     const char *cluster_id, unsigned ms, int *out,
+static int sock_open(struct jr_node *n,
+                     const char *address,
+                     const char *cluster_id,
+                     unsigned ms,
+                     int *out,
                      char *errmsg)
 {
     struct sockaddr_in sa;
@@ -233,8 +239,13 @@ static int read_full(int fd, char *buf, size_t len)
 }
 
 /* Send one frame and read the answer into *buf (malloc'd) and m. */
-static int call(int fd, struct jr__frame *f, char **buf, struct jr__msg *m,
-                int want, const char *address, char *errmsg)
+static int call(int fd,
+                struct jr__frame *f,
+                char **buf,
+                struct jr__msg *m,
+                int want,
+                const char *address,
+                char *errmsg)
 {
     unsigned char hdr[4];
     size_t len;
@@ -257,8 +268,7 @@ static int call(int fd, struct jr__frame *f, char **buf, struct jr__msg *m,
     rv = jr__msg_decode(*buf, len, m, errmsg);
     if (rv == 0 && m->type != want) {
         jr__msg_free(m);
-        jr__errf(errmsg, "unexpected answer type %d from %s", m->type,
-                 address);
+        jr__errf(errmsg, "unexpected answer type %d from %s", m->type, address);
         rv = JR_EPROTO;
     }
     if (rv != 0) {
@@ -278,8 +288,12 @@ static void copy_str(char *dst, size_t size, const struct jr__str *s)
 }
 
 /* Ask address for the cluster id and leader. */
-static int ask_info(struct jr_node *n, const char *address, unsigned ms,
-                    char *cluster_id, char *leader, char *errmsg)
+static int ask_info(struct jr_node *n,
+                    const char *address,
+                    unsigned ms,
+                    char *cluster_id,
+                    char *leader,
+                    char *errmsg)
 {
     struct jr__frame f;
     struct jr__msg m;
@@ -308,8 +322,11 @@ static int ask_info(struct jr_node *n, const char *address, unsigned ms,
     return 0;
 }
 
-static int ask_join(struct jr_node *n, const char *address, unsigned ms,
-                    char *leader_hint, char *errmsg)
+static int ask_join(struct jr_node *n,
+                    const char *address,
+                    unsigned ms,
+                    char *leader_hint,
+                    char *errmsg)
 {
     struct jr__frame f;
     struct jr__msg m;
@@ -342,7 +359,9 @@ static int ask_join(struct jr_node *n, const char *address, unsigned ms,
     return rv;
 }
 
-int jr_node_join(struct jr_node *n, const char *address, unsigned timeout_ms,
+int jr_node_join(struct jr_node *n,
+                 const char *address,
+                 unsigned timeout_ms,
                  struct jr_error *err)
 {
     struct jr_status *st;
@@ -405,8 +424,7 @@ int jr_node_join(struct jr_node *n, const char *address, unsigned timeout_ms,
             if (rv == 0) {
                 return 0;
             }
-            if (rv != JR_ENOLEADER && rv != JR_EBUSY &&
-                rv != JR_ECONNECT) {
+            if (rv != JR_ENOLEADER && rv != JR_EBUSY && rv != JR_ECONNECT) {
                 return jr__error_set(err, rv, "join via %s: %s", leader, msg);
             }
         } else {

@@ -14,8 +14,8 @@ const char *jr_version(void)
 {
 #define JR__STR2(x) #x
 #define JR__STR(x) JR__STR2(x)
-    return JR__STR(JR_VERSION_MAJOR) "." JR__STR(
-        JR_VERSION_MINOR) "." JR__STR(JR_VERSION_PATCH);
+    return JR__STR(JR_VERSION_MAJOR) "." JR__STR(JR_VERSION_MINOR) "." JR__STR(
+        JR_VERSION_PATCH);
 }
 
 void *jr_malloc(size_t size)
@@ -382,12 +382,13 @@ static void loop_main(void *arg)
 
 /* ---- public lifecycle ---- */
 
-static int check_config(const struct jr_config *in, struct jr_config *cfg,
+static int check_config(const struct jr_config *in,
+                        struct jr_config *cfg,
                         struct jr_error *err)
 {
     size_t size;
-    if (in == NULL || in->size < offsetof(struct jr_config, fsm) +
-                                     sizeof in->fsm ||
+    if (in == NULL ||
+        in->size < offsetof(struct jr_config, fsm) + sizeof in->fsm ||
         in->version != JR_CONFIG_VERSION) {
         return jr__error_set(err, JR_EINVAL,
                              "config: not initialised with jr_config_init() "
@@ -441,7 +442,8 @@ static void node_free(struct jr_node *n)
     free(n);
 }
 
-int jr_node_open(const struct jr_config *in, struct jr_node **out,
+int jr_node_open(const struct jr_config *in,
+                 struct jr_node **out,
                  struct jr_error *err)
 {
     struct jr_node *n;
@@ -494,8 +496,7 @@ int jr_node_open(const struct jr_config *in, struct jr_node **out,
         rv = jr__error_set(err, JR_EMISMATCH,
                            "data directory %s belongs to node id %llu, not "
                            "%llu: use that id, or another directory",
-                           n->data_dir,
-                           (unsigned long long)n->meta.node_id,
+                           n->data_dir, (unsigned long long)n->meta.node_id,
                            (unsigned long long)n->cfg.id);
     }
     if (rv != 0) {
@@ -560,8 +561,10 @@ err_free:
     return rv;
 }
 
-int jr_node_bootstrap(struct jr_node *n, const struct jr_member *members,
-                      unsigned count, struct jr_error *err)
+int jr_node_bootstrap(struct jr_node *n,
+                      const struct jr_member *members,
+                      unsigned count,
+                      struct jr_error *err)
 {
     struct raft_configuration conf;
     char digest[JR__CLUSTER_ID_LEN + 1];
@@ -587,7 +590,8 @@ int jr_node_bootstrap(struct jr_node *n, const struct jr_member *members,
             raft_configuration_close(&conf);
             return jr__error_set(err, JR_EINVAL,
                                  "bootstrap: member %u has a bad id or "
-                                 "address", i + 1);
+                                 "address",
+                                 i + 1);
         }
         if (members[i].id == n->cfg.id) {
             self = true;

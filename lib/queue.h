@@ -19,32 +19,32 @@ typedef void *queue[2];
 
 #define QUEUE_HEAD(q) (QUEUE_NEXT(q))
 
-#define QUEUE_PUSH(q, e)                    \
-    {                                       \
-        QUEUE_NEXT(e) = (q);                \
-        QUEUE_PREV(e) = QUEUE_PREV(q);      \
-        QUEUE_NEXT(QUEUE_PREV(e)) = (e);    \
-        QUEUE_PREV(q) = (e);                \
+#define QUEUE_PUSH(q, e)                 \
+    {                                    \
+        QUEUE_NEXT(e) = (q);             \
+        QUEUE_PREV(e) = QUEUE_PREV(q);   \
+        QUEUE_NEXT(QUEUE_PREV(e)) = (e); \
+        QUEUE_PREV(q) = (e);             \
     }
 
-#define QUEUE_REMOVE(e)                             \
-    {                                               \
-        QUEUE_NEXT(QUEUE_PREV(e)) = QUEUE_NEXT(e);  \
-        QUEUE_PREV(QUEUE_NEXT(e)) = QUEUE_PREV(e);  \
+#define QUEUE_REMOVE(e)                            \
+    {                                              \
+        QUEUE_NEXT(QUEUE_PREV(e)) = QUEUE_NEXT(e); \
+        QUEUE_PREV(QUEUE_NEXT(e)) = QUEUE_PREV(e); \
     }
 
 /* Move every element of h to the end of n, leaving h empty. */
-#define QUEUE_MOVE_ALL(h, n)                        \
-    {                                               \
-        if (!QUEUE_IS_EMPTY(h)) {                   \
-            queue *first_ = QUEUE_NEXT(h);          \
-            queue *last_ = QUEUE_PREV(h);           \
-            QUEUE_PREV(first_) = QUEUE_PREV(n);     \
-            QUEUE_NEXT(QUEUE_PREV(n)) = first_;     \
-            QUEUE_NEXT(last_) = (n);                \
-            QUEUE_PREV(n) = last_;                  \
-            QUEUE_INIT(h);                          \
-        }                                           \
+#define QUEUE_MOVE_ALL(h, n)                    \
+    {                                           \
+        if (!QUEUE_IS_EMPTY(h)) {               \
+            queue *first_ = QUEUE_NEXT(h);      \
+            queue *last_ = QUEUE_PREV(h);       \
+            QUEUE_PREV(first_) = QUEUE_PREV(n); \
+            QUEUE_NEXT(QUEUE_PREV(n)) = first_; \
+            QUEUE_NEXT(last_) = (n);            \
+            QUEUE_PREV(n) = last_;              \
+            QUEUE_INIT(h);                      \
+        }                                       \
     }
 
 #define QUEUE_FOREACH(q, h) \

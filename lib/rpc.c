@@ -17,7 +17,7 @@ struct jr__conn {
     bool dialing;
     bool closing;
     bool connected; /* frames may have reached the peer */
-    unsigned refs; /* commands referencing it, plus one while open */
+    unsigned refs;  /* commands referencing it, plus one while open */
     uint64_t peer_id;
     char address[256];
     char *rbuf;
@@ -144,7 +144,8 @@ static void handle_apply_result(struct jr_node *n, const struct jr__msg *m)
     }
 }
 
-static void handle_forward(struct jr_node *n, struct jr__conn *c,
+static void handle_forward(struct jr_node *n,
+                           struct jr__conn *c,
                            const struct jr__msg *m)
 {
     unsigned i;
@@ -153,8 +154,10 @@ static void handle_forward(struct jr_node *n, struct jr__conn *c,
         size_t data_len;
         if (jr__entry_unwrap(m->items[i].data.ptr, m->items[i].data.len,
                              &data_len) != 0) {
-            jr__warnf(n, "rpc from %s: command without a valid envelope; "
-                      "closing the connection", c->address);
+            jr__warnf(n,
+                      "rpc from %s: command without a valid envelope; "
+                      "closing the connection",
+                      c->address);
             conn_close(c);
             return;
         }
@@ -179,7 +182,8 @@ static void handle_forward(struct jr_node *n, struct jr__conn *c,
     }
 }
 
-static void handle_read_index(struct jr_node *n, struct jr__conn *c,
+static void handle_read_index(struct jr_node *n,
+                              struct jr__conn *c,
                               const struct jr__msg *m)
 {
     struct jr__cmd *cmd = calloc(1, sizeof *cmd);
@@ -210,30 +214,19 @@ static void dispatch(struct jr__conn *c, const char *buf, size_t len)
         jr__contact_seen(n, c->peer_id);
     }
     switch (m.type) {
-        case JR__MSG_FORWARD:
-            handle_forward(n, c, &m);
-            break;
-        case JR__MSG_APPLY_RESULT:
-            handle_apply_result(n, &m);
-            break;
-        case JR__MSG_READ_INDEX:
-            handle_read_index(n, c, &m);
-            break;
+        case JR__MSG_FORWARD: handle_forward(n, c, &m); break;
+        case JR__MSG_APPLY_RESULT: handle_apply_result(n, &m); break;
+        case JR__MSG_READ_INDEX: handle_read_index(n, c, &m); break;
         case JR__MSG_READ_INDEX_RESULT:
-            jr__forward_reply(n, m.req_id, (int)m.status, "", m.index, NULL,
-                              0);
+            jr__forward_reply(n, m.req_id, (int)m.status, "", m.index, NULL, 0);
             break;
-        case JR__MSG_INFO:
-            jr__handle_info(n, c, &m);
-            break;
+        case JR__MSG_INFO: jr__handle_info(n, c, &m); break;
         case JR__MSG_INFO_RESULT:
             break; /* a ping's answer: the contact is all it is for */
-        case JR__MSG_JOIN:
-            jr__handle_join(n, c, &m);
-            break;
+        case JR__MSG_JOIN: jr__handle_join(n, c, &m); break;
         default:
-            jr__warnf(n, "rpc from %s: unexpected message type %d",
-                      c->address, m.type);
+            jr__warnf(n, "rpc from %s: unexpected message type %d", c->address,
+                      m.type);
             conn_close(c);
             break;
     }
@@ -327,7 +320,9 @@ static int conn_start(struct jr__conn *c, uv_stream_t *stream)
     return 0;
 }
 
-void jr__rpc_accept(struct jr_node *n, uv_stream_t *stream, uint64_t id,
+void jr__rpc_accept(struct jr_node *n,
+                    uv_stream_t *stream,
+                    uint64_t id,
                     const char *address)
 {
     struct jr__conn *c = conn_new(n, address);
@@ -364,7 +359,8 @@ static void dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
 
 /* The outbound connection to a peer, dialed on first use and again after
  * it closed. */
-static struct jr__conn *peer_conn(struct jr_node *n, uint64_t id,
+static struct jr__conn *peer_conn(struct jr_node *n,
+                                  uint64_t id,
                                   const char *address)
 {
     struct jr__rpc *rpc = n->rpc;
@@ -431,8 +427,7 @@ int jr__rpc_forward(struct jr_node *n, queue *cmds)
         return JR_ENOLEADER;
     }
     jr__frame_init(&f);
-    QUEUE_FOREACH(q, cmds)
-    {
+    QUEUE_FOREACH (q, cmds) {
         struct jr__cmd *cmd = QUEUE_DATA(q, struct jr__cmd, link);
         cmd->req_id = ++n->next_req_id;
         cmd->conn = c;
@@ -448,8 +443,7 @@ int jr__rpc_forward(struct jr_node *n, queue *cmds)
     if (n_apply > 0) {
         jr__frame_begin(&f, JR__MSG_FORWARD, 1);
         msgpack_pack_array(&f.pk, n_apply);
-        QUEUE_FOREACH(q, cmds)
-        {
+        QUEUE_FOREACH (q, cmds) {
             struct jr__cmd *cmd = QUEUE_DATA(q, struct jr__cmd, link);
             if (cmd->kind == JR__CMD_APPLY) {
                 msgpack_pack_array(&f.pk, 2);
@@ -545,7 +539,8 @@ static void ping_voters(struct jr_node *n)
                 break;
             }
         }
-        if (j < n->rpc->n_peers && now - n->rpc->peers[j].last_ping < interval) {
+        if (j < n->rpc->n_peers &&
+            now - n->rpc->peers[j].last_ping < interval) {
             continue;
         }
         c = peer_conn(n, s->id, s->address);
@@ -605,8 +600,8 @@ void jr__rpc_close(struct jr_node *n)
         return;
     }
     while (!QUEUE_IS_EMPTY(&n->rpc->conns)) {
-        conn_close(QUEUE_DATA(QUEUE_HEAD(&n->rpc->conns), struct jr__conn,
-                              link));
+        conn_close(
+            QUEUE_DATA(QUEUE_HEAD(&n->rpc->conns), struct jr__conn, link));
     }
 }
 

@@ -42,15 +42,13 @@ static void fill(struct jr_node *n, struct jr_status *st)
     st->id = n->cfg.id;
     (void)snprintf(st->name, sizeof st->name, "%s", n->name);
     (void)snprintf(st->address, sizeof st->address, "%s", n->address);
-    (void)snprintf(st->cluster_id, sizeof st->cluster_id, "%s",
-                   n->cluster_id);
+    (void)snprintf(st->cluster_id, sizeof st->cluster_id, "%s", n->cluster_id);
     st->state = raft_state(r);
     st->term = r->current_term;
     raft_leader(r, &leader, &leader_address);
     st->leader_id = leader;
     (void)snprintf(st->leader_address, sizeof st->leader_address, "%s",
-                   leader != 0 && leader_address != NULL ? leader_address
-                                                         : "");
+                   leader != 0 && leader_address != NULL ? leader_address : "");
     st->commit_index = r->commit_index;
     st->applied_index = r->last_applied;
     st->last_index = raft_last_index(r);
@@ -69,8 +67,7 @@ static void fill(struct jr_node *n, struct jr_status *st)
         (void)snprintf(p->address, sizeof p->address, "%s", s->address);
         p->role = s->role;
         p->last_contact_ms = age;
-        p->reachable =
-            age >= 0 && age <= (int64_t)n->cfg.election_timeout_ms;
+        p->reachable = age >= 0 && age <= (int64_t)n->cfg.election_timeout_ms;
         if (r->state == RAFT_LEADER && r->leader_state.progress != NULL) {
             p->match_index = s->id == r->id
                                  ? raft_last_index(r)

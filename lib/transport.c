@@ -23,8 +23,8 @@ struct transport {
     bool closing;
     raft_uv_accept_cb accept_cb;
     raft_uv_transport_close_cb close_cb;
-    queue dials;     /* raft connect requests in progress */
-    queue incoming;  /* accepted connections still reading a preamble */
+    queue dials;    /* raft connect requests in progress */
+    queue incoming; /* accepted connections still reading a preamble */
     unsigned pending_closes;
 };
 
@@ -39,8 +39,7 @@ struct incoming {
     size_t name_len;
 };
 
-int jr__parse_address(const char *address, struct sockaddr_in *sa,
-                      char *errmsg)
+int jr__parse_address(const char *address, struct sockaddr_in *sa, char *errmsg)
 {
     char host[64];
     const char *colon = strrchr(address, ':');
@@ -64,8 +63,7 @@ int jr__parse_address(const char *address, struct sockaddr_in *sa,
         return JR_EINVAL;
     }
     if (uv_ip4_addr(host, (int)port, sa) != 0) {
-        jr__errf(errmsg, "address '%s': host must be an IPv4 address",
-                 address);
+        jr__errf(errmsg, "address '%s': host must be an IPv4 address", address);
         return JR_EINVAL;
     }
     return 0;
@@ -90,8 +88,10 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
-size_t jr__preamble_encode(struct jr_node *n, int kind,
-                           const char *cluster_id, char *out)
+size_t jr__preamble_encode(struct jr_node *n,
+                           int kind,
+                           const char *cluster_id,
+                           char *out)
 {
     unsigned char *p = (unsigned char *)out;
     size_t alen = strlen(n->address);
@@ -169,8 +169,11 @@ static queue *dial_list(struct jr_node *n)
     return &((struct transport *)n->transport.impl)->dials;
 }
 
-int jr__dial(struct jr_node *n, struct jr__dial *d, const char *address,
-             int kind, jr__dial_cb cb)
+int jr__dial(struct jr_node *n,
+             struct jr__dial *d,
+             const char *address,
+             int kind,
+             jr__dial_cb cb)
 {
     struct sockaddr_in sa;
     char msg[JR_ERRMSG_SIZE];
@@ -235,8 +238,7 @@ static void raft_dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
     }
 }
 
-static int t_init(struct raft_uv_transport *rt, raft_id id,
-                  const char *address)
+static int t_init(struct raft_uv_transport *rt, raft_id id, const char *address)
 {
     (void)rt;
     (void)id;
@@ -314,8 +316,8 @@ static void incoming_done(struct incoming *in)
         return;
     }
     if (kind != JR__CONN_RAFT && kind != JR__CONN_RPC) {
-        jr__warnf(n, "refused connection from %s: unknown kind %d",
-                  in->address, kind);
+        jr__warnf(n, "refused connection from %s: unknown kind %d", in->address,
+                  kind);
         incoming_abort(in);
         return;
     }
@@ -367,8 +369,7 @@ static void incoming_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         in->address_len += in->name_len;
         return;
     }
-    if (in->nread == PREAMBLE_FIXED + in->address_len &&
-        in->address_len > 0) {
+    if (in->nread == PREAMBLE_FIXED + in->address_len && in->address_len > 0) {
         uv_read_stop(s);
         incoming_done(in);
     }
@@ -439,8 +440,11 @@ static int t_listen(struct raft_uv_transport *rt, raft_uv_accept_cb cb)
     return 0;
 }
 
-static int t_connect(struct raft_uv_transport *rt, struct raft_uv_connect *req,
-                     raft_id id, const char *address, raft_uv_connect_cb cb)
+static int t_connect(struct raft_uv_transport *rt,
+                     struct raft_uv_connect *req,
+                     raft_id id,
+                     const char *address,
+                     raft_uv_connect_cb cb)
 {
     struct transport *t = rt->impl;
     struct raft_dial *rd;

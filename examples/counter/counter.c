@@ -34,8 +34,12 @@ static int parse_int64(const void *buf, size_t len, int64_t *out)
 }
 
 /* A command is the amount to add; the result is the new value. */
-static int counter_apply(void *data, uint64_t index, const void *buf,
-                         size_t len, void **result, size_t *result_len)
+static int counter_apply(void *data,
+                         uint64_t index,
+                         const void *buf,
+                         size_t len,
+                         void **result,
+                         size_t *result_len)
 {
     _Atomic int64_t *c = data;
     int64_t delta, value = atomic_load(c);
@@ -160,7 +164,6 @@ int main(int argc, char **argv)
 err_node:
     jr_node_close(node);
 err:
-    fprintf(stderr, "counter: %s (%s)\n", err.message,
-            jr_err_slug(err.code));
+    fprintf(stderr, "counter: %s (%s)\n", err.message, jr_err_slug(err.code));
     return 1;
 }

@@ -1,12 +1,12 @@
 /* kvload.c: a load generator for the kvstore client protocol: keeps a fixed
  * number of PUTs in flight across one or more servers, reports throughput
  * and latency, and can record every acknowledged key for later checks. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -262,15 +262,14 @@ int main(int argc, char **argv)
                 struct iovec_like {
                     const char *p;
                     size_t n;
-                } parts[3] = {{line, (size_t)len},
-                              {value, value_size},
-                              {"\n", 1}};
+                } parts[3] = {
+                    {line, (size_t)len}, {value, value_size}, {"\n", 1}};
                 unsigned k;
                 for (k = 0; k < 3; k++) {
                     size_t off = 0;
                     while (off < parts[k].n) {
-                        ssize_t w = write(c->fd, parts[k].p + off,
-                                          parts[k].n - off);
+                        ssize_t w =
+                            write(c->fd, parts[k].p + off, parts[k].n - off);
                         if (w <= 0) {
                             die("write: %s", strerror(errno));
                         }
@@ -354,7 +353,8 @@ int main(int argc, char **argv)
                    inflight, ok, errors, secs, (double)ok / secs, p50 / 1e3,
                    p99 / 1e3, max / 1e3);
         } else {
-            printf("%" PRIu64 " ok, %" PRIu64 " errors in %.2f s: %.0f/s, "
+            printf("%" PRIu64 " ok, %" PRIu64
+                   " errors in %.2f s: %.0f/s, "
                    "p50 %.0f us, p99 %.0f us, max %.0f us\n",
                    ok, errors, secs, (double)ok / secs, p50 / 1e3, p99 / 1e3,
                    max / 1e3);

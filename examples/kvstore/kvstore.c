@@ -86,8 +86,10 @@ static void store_clear(struct store *s)
     s->count = 0;
 }
 
-static struct entry **store_find(struct store *s, const char *key,
-                                 size_t klen, uint64_t h)
+static struct entry **store_find(struct store *s,
+                                 const char *key,
+                                 size_t klen,
+                                 uint64_t h)
 {
     struct entry **pp = &s->buckets[h & (s->n_buckets - 1)];
     while (*pp != NULL) {
@@ -122,8 +124,11 @@ static void store_grow(struct store *s)
 }
 
 /* Caller holds the write lock. Returns 0 or -1 (out of memory). */
-static int store_put(struct store *s, const char *key, size_t klen,
-                     const char *value, size_t vlen)
+static int store_put(struct store *s,
+                     const char *key,
+                     size_t klen,
+                     const char *value,
+                     size_t vlen)
 {
     uint64_t h = hash_of(key, klen);
     struct entry **pp = store_find(s, key, klen, h);
@@ -168,8 +173,12 @@ static struct store store;
 /* Commands: 1 byte op, 1 byte key length, key, value. */
 enum { OP_PUT = 'P', OP_DEL = 'D' };
 
-static int fsm_apply(void *data, uint64_t index, const void *buf, size_t len,
-                     void **result, size_t *result_len)
+static int fsm_apply(void *data,
+                     uint64_t index,
+                     const void *buf,
+                     size_t len,
+                     void **result,
+                     size_t *result_len)
 {
     const char *p = buf;
     size_t klen;
@@ -349,8 +358,7 @@ static void conn_flush(struct conn *c)
             uv_buf_t b = uv_buf_init(p->answer, (unsigned)p->answer_len);
             if (w != NULL) {
                 w->data = p->answer;
-                if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, write_cb) ==
-                    0) {
+                if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, write_cb) == 0) {
                     p->answer = NULL;
                 } else {
                     free(w);
@@ -372,7 +380,9 @@ static void hand_over(struct pending *p)
     uv_async_send(&done_async);
 }
 
-static void apply_cb(struct jr_apply *req, int status, const void *result,
+static void apply_cb(struct jr_apply *req,
+                     int status,
+                     const void *result,
                      size_t result_len)
 {
     struct pending *p = req->data;
@@ -460,12 +470,13 @@ static void status_json(struct pending *p)
         set_error(p, JR_ENOMEM, NULL);
         return;
     }
-#define APPEND(...)                                                        \
-    len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0,         \
-                            __VA_ARGS__)
-    APPEND("{\"id\":%" PRIu64 ",\"name\":\"%s\",\"address\":\"%s\","
+#define APPEND(...) \
+    len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, __VA_ARGS__)
+    APPEND("{\"id\":%" PRIu64
+           ",\"name\":\"%s\",\"address\":\"%s\","
            "\"cluster_id\":\"%s\",\"state\":\"%s\",\"term\":%" PRIu64
-           ",\"leader_id\":%" PRIu64 ",\"leader_address\":\"%s\","
+           ",\"leader_id\":%" PRIu64
+           ",\"leader_address\":\"%s\","
            "\"commit_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
            ",\"last_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
            ",\"health\":\"%s\",\"keys\":%zu,\"peers\":[",
@@ -476,7 +487,8 @@ static void status_json(struct pending *p)
            st->health == 0 ? "ok" : jr_err_slug(st->health), store.count);
     for (i = 0; i < st->n_peers; i++) {
         const struct jr_peer_status *q = &st->peers[i];
-        APPEND("%s{\"id\":%" PRIu64 ",\"name\":\"%s\",\"address\":\"%s\","
+        APPEND("%s{\"id\":%" PRIu64
+               ",\"name\":\"%s\",\"address\":\"%s\","
                "\"role\":\"%s\",\"reachable\":%s,\"last_contact_ms\":%" PRId64
                ",\"match_index\":%" PRIu64 "}",
                i > 0 ? "," : "", q->id, q->name, q->address,
@@ -578,7 +590,8 @@ static void handle_line(struct conn *c, char *line, size_t len)
             set_error(p, rv, NULL);
         }
     } else {
-        set_error(p, JR_EINVAL, "unknown request (PUT, DEL, GET, LGET, STATUS)");
+        set_error(p, JR_EINVAL,
+                  "unknown request (PUT, DEL, GET, LGET, STATUS)");
     }
     if (!p->async) {
         p->ready = true;
@@ -702,7 +715,9 @@ static void usage(FILE *f)
             "       kvstore [--server HOST:PORT] status [--json]\n");
 }
 
-static int parse_members(char *spec, struct jr_member *m, unsigned max,
+static int parse_members(char *spec,
+                         struct jr_member *m,
+                         unsigned max,
                          unsigned *n)
 {
     char *save = NULL, *tok;
@@ -782,8 +797,8 @@ static int serve(int argc, char **argv)
             case 'j': join = optarg; break;
             case 'n': cfg.name = optarg; break;
             case 'e':
-                cfg.election_timeout_ms = parse_uint("--election-timeout",
-                                                     optarg);
+                cfg.election_timeout_ms =
+                    parse_uint("--election-timeout", optarg);
                 break;
             case 'h':
                 cfg.heartbeat_timeout_ms =
@@ -810,8 +825,9 @@ static int serve(int argc, char **argv)
     }
     if (initial != NULL &&
         parse_members(initial, members, 64, &n_members) != 0) {
-        fprintf(stderr, "kvstore: --initial-cluster: want "
-                        "ID=HOST:PORT[,ID=HOST:PORT...]\n");
+        fprintf(stderr,
+                "kvstore: --initial-cluster: want "
+                "ID=HOST:PORT[,ID=HOST:PORT...]\n");
         return 2;
     }
     {
@@ -878,8 +894,8 @@ static int serve(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
-    fprintf(stderr, "kvstore: node %" PRIu64 " serving clients on %s\n",
-            cfg.id, client);
+    fprintf(stderr, "kvstore: node %" PRIu64 " serving clients on %s\n", cfg.id,
+            client);
     uv_run(loop, UV_RUN_DEFAULT);
 
     /* Graceful stop: the node hands leadership over before it goes. */
@@ -914,8 +930,8 @@ static int client_connect(const char *server_address)
     }
     fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        fprintf(stderr, "kvstore: cannot connect to %s: %s\n",
-                server_address, strerror(errno));
+        fprintf(stderr, "kvstore: cannot connect to %s: %s\n", server_address,
+                strerror(errno));
         freeaddrinfo(ai);
         exit(1);
     }
@@ -940,8 +956,7 @@ static int client(const char *server_address, int argc, char **argv)
                    strcmp(verb, "get") == 0) {
             linearizable = true;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "kvstore: %s: unknown option %s\n", verb,
-                    argv[i]);
+            fprintf(stderr, "kvstore: %s: unknown option %s\n", verb, argv[i]);
             return 2;
         } else {
             argv[++len] = argv[i];
@@ -1007,8 +1022,8 @@ static int client(const char *server_address, int argc, char **argv)
                     putchar('\n');
                 } else if (*p == '{' && p[1] == '"' && p != line + 7) {
                     fputs("\n  ", stdout);
-                } else if (*p != '"' && *p != '{' && *p != '}' &&
-                           *p != '[' && *p != ']') {
+                } else if (*p != '"' && *p != '{' && *p != '}' && *p != '[' &&
+                           *p != ']') {
                     putchar(*p == ':' ? '=' : *p);
                 }
             }

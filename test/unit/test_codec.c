@@ -33,7 +33,9 @@ static void decode_ok(const struct jr__frame *f, struct jr__msg *m)
 /* Decode a copy of buf[0..len) held in a buffer of exactly len bytes (so
  * that valgrind sees any read past the end) and require a clean rejection:
  * JR_EPROTO, a message, and nothing left to free. */
-static void expect_rejected_at(const void *buf, size_t len, const char *what,
+static void expect_rejected_at(const void *buf,
+                               size_t len,
+                               const char *what,
                                long where)
 {
     char errmsg[JR_ERRMSG_SIZE];
@@ -53,8 +55,7 @@ static void expect_rejected_at(const void *buf, size_t len, const char *what,
     ck_assert_msg(errmsg[0] != '\0', "%s (%ld): empty error message", what,
                   where);
     ck_assert_msg(m.items == NULL && m.n_items == 0,
-                  "%s (%ld): rejected message still holds items", what,
-                  where);
+                  "%s (%ld): rejected message still holds items", what, where);
 }
 
 static void expect_rejected(const void *buf, size_t len, const char *what)
@@ -74,8 +75,8 @@ static bool str_is(struct jr__str s, const char *want)
     return s.len == strlen(want) && memcmp(s.ptr, want, s.len) == 0;
 }
 
-#define ck_assert_jrstr_eq(s, want)                                        \
-    ck_assert_msg(str_is((s), (want)), "%s is '%.*s', want '%s'", #s,      \
+#define ck_assert_jrstr_eq(s, want)                                   \
+    ck_assert_msg(str_is((s), (want)), "%s is '%.*s', want '%s'", #s, \
                   (int)(s).len, (s).ptr != NULL ? (s).ptr : "", (want))
 
 /* ---- builders of one valid frame of each type ---- */
@@ -187,9 +188,10 @@ static void build_join_result(struct jr__frame *f)
 }
 
 static void (*const builders[])(struct jr__frame *) = {
-    build_forward,     build_apply_result, build_read_index,
-    build_read_index_result, build_info, build_info_result,
-    build_join,        build_join_result,
+    build_forward,    build_apply_result,
+    build_read_index, build_read_index_result,
+    build_info,       build_info_result,
+    build_join,       build_join_result,
 };
 #define N_BUILDERS (sizeof builders / sizeof builders[0])
 
@@ -244,9 +246,8 @@ START_TEST(frames_appended_to_one_buffer_each_get_their_own_prefix)
     ck_assert_uint_eq(((size_t)p[0] << 24) | ((size_t)p[1] << 16) |
                           ((size_t)p[2] << 8) | p[3],
                       second - 4);
-    ck_assert_int_eq(jr__msg_decode((const char *)p + 4, second - 4, &m,
-                                    errmsg),
-                     0);
+    ck_assert_int_eq(
+        jr__msg_decode((const char *)p + 4, second - 4, &m, errmsg), 0);
     ck_assert_int_eq(m.type, JR__MSG_JOIN);
     jr__msg_free(&m);
     jr__frame_close(&f);
@@ -1038,8 +1039,8 @@ START_TEST(entry_wrap_pads_to_multiple_of_8_and_unwraps_intact)
     }
     for (len = 0; len <= 64; len++) {
         size_t wrapped_len = 0, data_len = 12345;
-        unsigned char *w = jr__entry_wrap(len > 0 ? data : NULL, len,
-                                          &wrapped_len);
+        unsigned char *w =
+            jr__entry_wrap(len > 0 ? data : NULL, len, &wrapped_len);
         ck_assert_ptr_nonnull(w);
         ck_assert_msg(wrapped_len % 8 == 0, "len %zu wrapped to %zu", len,
                       wrapped_len);
@@ -1087,13 +1088,12 @@ START_TEST(entry_unwrap_rejects_bad_padding_byte)
     unsigned pad;
     memset(buf, 0, sizeof buf);
     buf[15] = 0;
-    ck_assert_int_eq(jr__entry_unwrap(buf, sizeof buf, &data_len),
-                     JR_ECORRUPT);
+    ck_assert_int_eq(jr__entry_unwrap(buf, sizeof buf, &data_len), JR_ECORRUPT);
     for (pad = 9; pad <= 255; pad++) {
         buf[15] = (unsigned char)pad;
-        ck_assert_msg(jr__entry_unwrap(buf, sizeof buf, &data_len) ==
-                          JR_ECORRUPT,
-                      "padding byte %u accepted", pad);
+        ck_assert_msg(
+            jr__entry_unwrap(buf, sizeof buf, &data_len) == JR_ECORRUPT,
+            "padding byte %u accepted", pad);
     }
     for (pad = 1; pad <= 8; pad++) {
         buf[15] = (unsigned char)pad;

@@ -15,7 +15,9 @@
 
 static char tmpdir[64];
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
+static int remove_entry(const char *path,
+                        const struct stat *st,
+                        int flag,
                         struct FTW *ftw)
 {
     (void)st;
@@ -126,15 +128,16 @@ START_TEST(meta_parse_ignores_comments_and_blank_lines)
 {
     struct jr__meta m;
     char errmsg[JR_ERRMSG_SIZE];
-    static const char text[] = "# a comment\n"
-                               "\n"
-                               "format 1\n"
-                               "#node_id 99\n"
-                               "\n\n"
-                               "node_id 42\n"
-                               "# cluster_id nothexnothex\n"
-                               "cluster_id 00112233445566778899aabbccddeeff\n"
-                               "\n";
+    static const char text[] =
+        "# a comment\n"
+        "\n"
+        "format 1\n"
+        "#node_id 99\n"
+        "\n\n"
+        "node_id 42\n"
+        "# cluster_id nothexnothex\n"
+        "cluster_id 00112233445566778899aabbccddeeff\n"
+        "\n";
     ck_assert_int_eq(parse(text, &m, errmsg), 0);
     ck_assert_uint_eq(m.node_id, 42);
     ck_assert_str_eq(m.cluster_id, id_a);
@@ -177,29 +180,36 @@ START_TEST(meta_parse_rejects_bad_or_missing_node_id)
     expect_corrupt("format 1\nnode_id 18446744073709551616\n", "node_id");
     expect_corrupt("format 1\nnode_id\n", "node_id");
     expect_corrupt("format 1\n", "node_id");
-    expect_corrupt("format 1\ncluster_id " "00112233445566778899aabbccddeeff"
-                   "\n",
-                   "node_id");
+    expect_corrupt(
+        "format 1\ncluster_id "
+        "00112233445566778899aabbccddeeff"
+        "\n",
+        "node_id");
 }
 END_TEST
 
 START_TEST(meta_parse_rejects_cluster_id_not_32_lowercase_hex)
 {
-    expect_corrupt("format 1\nnode_id 1\n"
-                   "cluster_id 00112233445566778899aabbccddeef\n",
-                   "cluster_id");
-    expect_corrupt("format 1\nnode_id 1\n"
-                   "cluster_id 00112233445566778899aabbccddeeff0\n",
-                   "cluster_id");
-    expect_corrupt("format 1\nnode_id 1\n"
-                   "cluster_id 00112233445566778899AABBCCDDEEFF\n",
-                   "cluster_id");
-    expect_corrupt("format 1\nnode_id 1\n"
-                   "cluster_id 00112233445566778899aabbccddeegg\n",
-                   "cluster_id");
-    expect_corrupt("format 1\nnode_id 1\n"
-                   "bootstrap xyz\n",
-                   "bootstrap");
+    expect_corrupt(
+        "format 1\nnode_id 1\n"
+        "cluster_id 00112233445566778899aabbccddeef\n",
+        "cluster_id");
+    expect_corrupt(
+        "format 1\nnode_id 1\n"
+        "cluster_id 00112233445566778899aabbccddeeff0\n",
+        "cluster_id");
+    expect_corrupt(
+        "format 1\nnode_id 1\n"
+        "cluster_id 00112233445566778899AABBCCDDEEFF\n",
+        "cluster_id");
+    expect_corrupt(
+        "format 1\nnode_id 1\n"
+        "cluster_id 00112233445566778899aabbccddeegg\n",
+        "cluster_id");
+    expect_corrupt(
+        "format 1\nnode_id 1\n"
+        "bootstrap xyz\n",
+        "bootstrap");
 }
 END_TEST
 

@@ -6,9 +6,9 @@
 
 START_TEST(every_code_has_name_text_and_slug)
 {
-#define CHECK_ROW(name, value, text)                                \
-    ck_assert_str_eq(jr_err_name(value), #name);                    \
-    ck_assert_str_eq(jr_strerror(value), text);                     \
+#define CHECK_ROW(name, value, text)             \
+    ck_assert_str_eq(jr_err_name(value), #name); \
+    ck_assert_str_eq(jr_strerror(value), text);  \
     ck_assert_str_ne(jr_err_slug(value), "unknown_error");
     JR_ERRORS(CHECK_ROW)
 #undef CHECK_ROW

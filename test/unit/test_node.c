@@ -35,8 +35,12 @@ struct counter_result {
     uint64_t index;
 };
 
-static int counter_apply(void *data, uint64_t index, const void *buf,
-                         size_t len, void **result, size_t *result_len)
+static int counter_apply(void *data,
+                         uint64_t index,
+                         const void *buf,
+                         size_t len,
+                         void **result,
+                         size_t *result_len)
 {
     struct counter *c = data;
     struct counter_result *r;
@@ -115,9 +119,9 @@ static void counter_set_fail(struct counter *c, bool fail)
 /* ---- fixture: one node in a temporary directory ---- */
 
 struct fixture {
-    char dir[64];       /* temporary directory, removed at teardown */
-    char data_dir[96];  /* dir/data, created by jr_node_open */
-    char address[32];   /* 127.0.0.1:<free port> */
+    char dir[64];      /* temporary directory, removed at teardown */
+    char data_dir[96]; /* dir/data, created by jr_node_open */
+    char address[32];  /* 127.0.0.1:<free port> */
     struct counter state;
     struct jr_fsm fsm;
     struct jr_config cfg;
@@ -179,7 +183,9 @@ static void setup(void)
     F.cfg.fsm = &F.fsm;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
+static int remove_entry(const char *path,
+                        const struct stat *st,
+                        int flag,
                         struct FTW *ftw)
 {
     (void)st;
@@ -272,8 +278,7 @@ static struct counter_result apply_value(uint64_t v)
     struct jr_error err;
     void *result = NULL;
     size_t result_len = 0;
-    int rv = jr_apply_sync(F.node, &v, sizeof v, 0, &result, &result_len,
-                           &err);
+    int rv = jr_apply_sync(F.node, &v, sizeof v, 0, &result, &result_len, &err);
     ck_assert_msg(rv == 0, "apply: %d %s", rv, err.message);
     ck_assert_ptr_nonnull(result);
     ck_assert_uint_eq(result_len, sizeof res);
@@ -297,13 +302,13 @@ static struct jr_status *status(void)
 struct tracker {
     uv_mutex_t mutex;
     uv_cond_t cond;
-    unsigned done;                /* callbacks run */
-    unsigned calls[MAX_REQS];     /* callbacks run per request */
+    unsigned done;            /* callbacks run */
+    unsigned calls[MAX_REQS]; /* callbacks run per request */
     int status[MAX_REQS];
     uint64_t result_index[MAX_REQS];
-    bool on_caller_thread;        /* some callback ran on the test thread */
+    bool on_caller_thread; /* some callback ran on the test thread */
     uv_thread_t caller;
-    bool accepted[MAX_REQS];      /* jr_apply returned 0 */
+    bool accepted[MAX_REQS]; /* jr_apply returned 0 */
     struct jr_apply reqs[MAX_REQS];
     /* Blocking calls made from a callback (loop thread). */
     bool try_blocking;
@@ -328,7 +333,9 @@ static void tracker_close(struct tracker *t)
     uv_mutex_destroy(&t->mutex);
 }
 
-static void tracker_cb(struct jr_apply *req, int st, const void *result,
+static void tracker_cb(struct jr_apply *req,
+                       int st,
+                       const void *result,
                        size_t result_len)
 {
     struct tracker *t = req->data;
@@ -403,8 +410,7 @@ END_TEST
 
 /* jr_node_open(cfg) must fail with JR_EINVAL and a message containing
  * mention. */
-static void expect_open_einval(const struct jr_config *cfg,
-                               const char *mention)
+static void expect_open_einval(const struct jr_config *cfg, const char *mention)
 {
     struct jr_node *node = NULL;
     struct jr_error err;
@@ -414,8 +420,8 @@ static void expect_open_einval(const struct jr_config *cfg,
     if (rv == 0) {
         jr_node_close(node);
     }
-    ck_assert_msg(rv == JR_EINVAL, "open returned %d, want JR_EINVAL (%s)",
-                  rv, mention);
+    ck_assert_msg(rv == JR_EINVAL, "open returned %d, want JR_EINVAL (%s)", rv,
+                  mention);
     ck_assert_int_eq(err.code, JR_EINVAL);
     ck_assert_msg(strstr(err.message, mention) != NULL,
                   "message \"%s\" does not mention \"%s\"", err.message,
@@ -599,9 +605,9 @@ START_TEST(bootstrap_single_node_sets_random_cluster_id)
     id = jr_node_cluster_id(F.node);
     ck_assert_uint_eq(strlen(id), 32);
     for (i = 0; i < 32; i++) {
-        ck_assert_msg((id[i] >= '0' && id[i] <= '9') ||
-                          (id[i] >= 'a' && id[i] <= 'f'),
-                      "cluster id '%s' is not hex", id);
+        ck_assert_msg(
+            (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'),
+            "cluster id '%s' is not hex", id);
     }
 }
 END_TEST
@@ -628,8 +634,7 @@ START_TEST(bootstrap_with_different_members_fails_with_emismatch)
     char other_address[32];
     struct jr_member members[2];
     struct jr_error err;
-    snprintf(other_address, sizeof other_address, "127.0.0.1:%u",
-             free_port());
+    snprintf(other_address, sizeof other_address, "127.0.0.1:%u", free_port());
     members[0].id = F.cfg.id;
     members[0].address = F.address;
     members[1].id = 2;
@@ -640,8 +645,7 @@ START_TEST(bootstrap_with_different_members_fails_with_emismatch)
     F.node = NULL;
     open_node();
     memset(&err, 0, sizeof err);
-    ck_assert_int_eq(jr_node_bootstrap(F.node, members, 2, &err),
-                     JR_EMISMATCH);
+    ck_assert_int_eq(jr_node_bootstrap(F.node, members, 2, &err), JR_EMISMATCH);
     ck_assert_int_eq(err.code, JR_EMISMATCH);
     ck_assert_ptr_nonnull(strstr(err.message, F.data_dir));
     /* Refused without changing anything: the original list still
@@ -697,8 +701,7 @@ START_TEST(apply_sync_without_result_pointer_still_applies)
 {
     struct jr_error err;
     start_leader();
-    ck_assert_int_eq(jr_apply_sync(F.node, "abc", 3, 0, NULL, NULL, &err),
-                     0);
+    ck_assert_int_eq(jr_apply_sync(F.node, "abc", 3, 0, NULL, NULL, &err), 0);
     ck_assert_uint_eq(counter_get(&F.state).total, 3);
 }
 END_TEST
@@ -711,9 +714,8 @@ START_TEST(empty_command_is_applied_with_length_0)
     struct counter_result r;
     start_leader();
     (void)apply_value(7);
-    ck_assert_int_eq(jr_apply_sync(F.node, NULL, 0, 0, &result, &result_len,
-                                   &err),
-                     0);
+    ck_assert_int_eq(
+        jr_apply_sync(F.node, NULL, 0, 0, &result, &result_len, &err), 0);
     ck_assert_uint_eq(result_len, sizeof r);
     memcpy(&r, result, sizeof r);
     jr_free(result);
@@ -732,8 +734,7 @@ START_TEST(async_apply_calls_back_once_per_request_on_loop_thread)
     tracker_init(&t);
     for (i = 0; i < N; i++) {
         v = i;
-        ck_assert_int_eq(jr_apply(F.node, &t.reqs[i], &v, sizeof v,
-                                  tracker_cb),
+        ck_assert_int_eq(jr_apply(F.node, &t.reqs[i], &v, sizeof v, tracker_cb),
                          0);
     }
     tracker_wait(&t, N);

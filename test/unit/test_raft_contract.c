@@ -135,7 +135,8 @@ END_TEST
 
 /* ---- the core, on raft_fixture ---- */
 
-static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+static int fsm_apply(struct raft_fsm *fsm,
+                     const struct raft_buffer *buf,
                      void **result)
 {
     (void)buf;
@@ -144,7 +145,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     return 0;
 }
 
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+static int fsm_snapshot(struct raft_fsm *fsm,
+                        struct raft_buffer *bufs[],
                         unsigned *n)
 {
     (void)fsm;
@@ -232,8 +234,8 @@ START_TEST(apply_of_a_batch_calls_back_once_with_the_first_index)
     /* The request's index is the first entry's, set synchronously: the
      * library maps results to submitters by index from there. */
     ck_assert_uint_eq(req.index, first);
-    ck_assert(raft_fixture_step_until_applied(&fixture, raft_fixture_n(&fixture),
-                                              first + 2, 10000));
+    ck_assert(raft_fixture_step_until_applied(
+        &fixture, raft_fixture_n(&fixture), first + 2, 10000));
     /* One callback for three entries: per-command results must come from
      * the FSM glue, not from this callback. */
     ck_assert_int_eq(cb_calls, 1);
