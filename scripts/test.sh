@@ -3,7 +3,7 @@
 # and real multi-process cluster tests), then the same under ASan+UBSan, the
 # unit tests under valgrind, and the man page lint.
 . "$(dirname "$0")/common.sh"
-ensure_packages valgrind mandoc
+ensure_packages valgrind mandoc clang-format
 
 failed=()
 step() {
@@ -43,6 +43,11 @@ step "make check (ASan+UBSan)" check_sanitized
 step "unit tests under valgrind" env CK_FORK=no valgrind -q --leak-check=full \
     --error-exitcode=1 --suppressions="$ROOT/test/valgrind.supp" \
     "$ROOT/build/test/unit/test_unit"
+
+format_check() {
+    (cd "$ROOT" && git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror)
+}
+step "clang-format" format_check
 
 step "man page lint" mandoc -T lint -W warning "$ROOT"/man/man*/*.[0-9]
 
