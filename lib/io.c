@@ -116,8 +116,9 @@ static int w_send(struct raft_io *io,
                   const struct raft_message *m,
                   raft_io_send_cb cb)
 {
-    struct raft_io *b = inner(io);
-    return b->send(b, req, m, cb);
+    /* Messages travel on the library's own connections (rpc.c), not on
+     * raft_uv's: msgpack frames, TCP_NODELAY, one handshake. */
+    return jr__rpc_send_raft(io->impl, req, m, cb);
 }
 
 /* An append made as leader, counted until it completes so that the node

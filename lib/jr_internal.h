@@ -261,7 +261,7 @@ void jr__close_raft(struct jr_node *n);
 void jr__appends_drained(struct jr_node *n);
 
 /* transport.c */
-enum { JR__CONN_RAFT = 1, JR__CONN_RPC = 2 };
+enum { JR__CONN_RPC = 2 }; /* 1 was raft_uv's own stream, retired */
 int jr__transport_init(struct jr_node *n, struct raft_uv_transport *t);
 void jr__transport_close(struct raft_uv_transport *t);
 /* Connect to address and send the preamble of kind; cb gets the stream. */
@@ -300,6 +300,14 @@ int jr__rpc_forward(struct jr_node *n, queue *cmds);
 /* Replies from leader to a remote conn. */
 void jr__rpc_reply(struct jr_node *n, struct jr__cmd *c);
 void jr__rpc_tick(struct jr_node *n);
+/* Send a raft message over the library's connection to its destination
+ * (raft_io's send). */
+int jr__rpc_send_raft(struct jr_node *n,
+                      struct raft_io_send *req,
+                      const struct raft_message *m,
+                      raft_io_send_cb cb);
+/* Run the callbacks of sends that failed; once per loop turn. */
+void jr__rpc_flush(struct jr_node *n);
 /* False if nothing sent on it can have reached the peer. */
 bool jr__conn_was_connected(const struct jr__conn *c);
 

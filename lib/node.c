@@ -275,6 +275,7 @@ static void wakeup_cb(uv_async_t *a)
 static void check_cb(uv_check_t *c)
 {
     struct jr_node *n = c->data;
+    jr__rpc_flush(n);
     jr__flush(n);
     jr__deliver(n);
 }

@@ -7,6 +7,7 @@
 
 #include "codec.h"
 #include "jr_internal.h"
+#include "raftmsg.h"
 
 struct jr__conn {
     queue link; /* in rpc->conns */
@@ -23,6 +24,8 @@ struct jr__conn {
     char *rbuf;
     size_t rlen, rcap;
     msgpack_sbuffer pending_out; /* frames written before connected */
+    queue sends;                 /* raft messages waiting for the connection */
+    unsigned n_sends;
 };
 
 struct rpc_peer {
@@ -31,12 +34,39 @@ struct rpc_peer {
     uint64_t last_ping;    /* loop time */
 };
 
+/* A raft message being written; raft's callback runs when it is done. */
+struct send_req {
+    queue link; /* in conn->sends while dialing, or rpc->send_failed */
+    uv_write_t write;
+    struct jr__frame f;
+    uv_buf_t *bufs;
+    unsigned n_bufs;
+    struct raft_io_send *req;
+    raft_io_send_cb cb;
+    int status;
+};
+
+/* Messages queued on a connection that is still being dialed. Beyond this
+ * raft's messages are refused, as if the network had dropped them: raft
+ * retries on its own. */
+#define MAX_QUEUED_SENDS 64
+/* Bytes waiting in a connection's socket buffer beyond which messages are
+ * refused too (a stuck peer must not make us queue without limit). */
+#define MAX_WRITE_QUEUE (64u << 20)
+
 struct jr__rpc {
     queue conns;
+    queue send_failed; /* sends to complete with an error next turn */
     struct rpc_peer *peers;
     unsigned n_peers;
     uint64_t leader_id; /* leader when requests were last forwarded */
 };
+
+static struct jr__conn *peer_conn(struct jr_node *n,
+                                  uint64_t id,
+                                  const char *address);
+struct send_req;
+static void send_start(struct jr__conn *c, struct send_req *s);
 
 struct write_req {
     uv_write_t req;
@@ -59,6 +89,13 @@ static void conn_closed_cb(uv_handle_t *h)
     conn_unref(c);
 }
 
+static void send_req_free(struct send_req *s)
+{
+    jr__frame_close(&s->f);
+    free(s->bufs);
+    free(s);
+}
+
 static void conn_close(struct jr__conn *c)
 {
     struct jr_node *n = c->node;
@@ -67,6 +104,15 @@ static void conn_close(struct jr__conn *c)
     }
     c->closing = true;
     QUEUE_REMOVE(&c->link);
+    /* Never call raft back from here: we may be inside one of its calls. */
+    while (!QUEUE_IS_EMPTY(&c->sends)) {
+        queue *q = QUEUE_HEAD(&c->sends);
+        struct send_req *s = QUEUE_DATA(q, struct send_req, link);
+        QUEUE_REMOVE(q);
+        s->status = RAFT_NOCONNECTION;
+        QUEUE_PUSH(&n->rpc->send_failed, q);
+    }
+    c->n_sends = 0;
     {
         unsigned i;
         for (i = 0; i < n->rpc->n_peers; i++) {
@@ -198,20 +244,103 @@ static void handle_read_index(struct jr_node *n,
     jr__submit_remote(n, cmd);
 }
 
+/* Hand a raft message to raft's recv callback, which takes what was
+ * allocated for it. */
+static void deliver_raft(struct jr__conn *c, const char *buf, size_t len)
+{
+    struct jr_node *n = c->node;
+    struct raft_message m;
+    char errmsg[JR_ERRMSG_SIZE];
+    if (c->peer_id == 0) {
+        jr__warnf(n, "raft message from %s without a node id; closing",
+                  c->address);
+        conn_close(c);
+        return;
+    }
+    if (jr__raftmsg_decode(buf, len, &m, errmsg) != 0) {
+        jr__warnf(n, "raft message from node %llu at %s: %s; closing",
+                  (unsigned long long)c->peer_id, c->address, errmsg);
+        conn_close(c);
+        return;
+    }
+    if (n->io_recv_cb == NULL || n->raft_closed) {
+        jr__raftmsg_release(&m);
+        return;
+    }
+    m.server_id = c->peer_id;
+    m.server_address = c->address;
+    n->io_recv_cb(&n->io, &m);
+}
+
+int jr__rpc_send_raft(struct jr_node *n,
+                      struct raft_io_send *req,
+                      const struct raft_message *m,
+                      raft_io_send_cb cb)
+{
+    struct jr__conn *c = peer_conn(n, m->server_id, m->server_address);
+    struct send_req *s;
+    if (c == NULL) {
+        return RAFT_NOCONNECTION;
+    }
+    if ((c->stream == NULL && c->n_sends >= MAX_QUEUED_SENDS) ||
+        (c->stream != NULL &&
+         uv_stream_get_write_queue_size(c->stream) > MAX_WRITE_QUEUE)) {
+        return RAFT_NOCONNECTION;
+    }
+    s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return RAFT_NOMEM;
+    }
+    jr__frame_init(&s->f);
+    if (jr__raftmsg_encode(m, &s->f, &s->bufs, &s->n_bufs) != 0) {
+        send_req_free(s);
+        return RAFT_NOMEM;
+    }
+    s->req = req;
+    s->cb = cb;
+    if (c->stream == NULL) {
+        QUEUE_PUSH(&c->sends, &s->link);
+        c->n_sends++;
+    } else {
+        send_start(c, s);
+    }
+    return 0;
+}
+
+/* Complete, with their error, the sends that could not be made. */
+void jr__rpc_flush(struct jr_node *n)
+{
+    while (!QUEUE_IS_EMPTY(&n->rpc->send_failed)) {
+        queue *q = QUEUE_HEAD(&n->rpc->send_failed);
+        struct send_req *s = QUEUE_DATA(q, struct send_req, link);
+        struct raft_io_send *req = s->req;
+        raft_io_send_cb cb = s->cb;
+        int status = s->status;
+        QUEUE_REMOVE(q);
+        send_req_free(s);
+        cb(req, status);
+    }
+}
+
 static void dispatch(struct jr__conn *c, const char *buf, size_t len)
 {
     struct jr_node *n = c->node;
     struct jr__msg m;
     char errmsg[JR_ERRMSG_SIZE];
-    int rv = jr__msg_decode(buf, len, &m, errmsg);
+    int rv;
+    if (c->peer_id != 0) {
+        jr__contact_seen(n, c->peer_id);
+    }
+    if (jr__raftmsg_is(buf, len)) {
+        deliver_raft(c, buf, len);
+        return;
+    }
+    rv = jr__msg_decode(buf, len, &m, errmsg);
     if (rv != 0) {
         jr__warnf(n, "rpc from %s: %s; closing the connection", c->address,
                   errmsg);
         conn_close(c);
         return;
-    }
-    if (c->peer_id != 0) {
-        jr__contact_seen(n, c->peer_id);
     }
     switch (m.type) {
         case JR__MSG_FORWARD: handle_forward(n, c, &m); break;
@@ -299,9 +428,30 @@ static struct jr__conn *conn_new(struct jr_node *n, const char *address)
     c->node = n;
     c->refs = 1;
     msgpack_sbuffer_init(&c->pending_out);
+    QUEUE_INIT(&c->sends);
     (void)snprintf(c->address, sizeof c->address, "%s", address);
     QUEUE_PUSH(&n->rpc->conns, &c->link);
     return c;
+}
+
+static void send_write_cb(uv_write_t *w, int status)
+{
+    struct send_req *s = w->data;
+    struct raft_io_send *req = s->req;
+    raft_io_send_cb cb = s->cb;
+    send_req_free(s);
+    cb(req, status == 0 ? 0 : RAFT_NOCONNECTION);
+}
+
+static void send_start(struct jr__conn *c, struct send_req *s)
+{
+    struct jr_node *n = c->node;
+    s->write.data = s;
+    if (uv_write(&s->write, c->stream, s->bufs, s->n_bufs, send_write_cb) !=
+        0) {
+        s->status = RAFT_NOCONNECTION;
+        QUEUE_PUSH(&n->rpc->send_failed, &s->link);
+    }
 }
 
 static int conn_start(struct jr__conn *c, uv_stream_t *stream)
@@ -316,6 +466,13 @@ static int conn_start(struct jr__conn *c, uv_stream_t *stream)
     if (c->pending_out.size > 0) {
         conn_write(c, c->pending_out.data, c->pending_out.size);
         msgpack_sbuffer_clear(&c->pending_out);
+    }
+    while (!c->closing && !QUEUE_IS_EMPTY(&c->sends)) {
+        queue *q = QUEUE_HEAD(&c->sends);
+        struct send_req *s = QUEUE_DATA(q, struct send_req, link);
+        QUEUE_REMOVE(q);
+        c->n_sends--;
+        send_start(c, s);
     }
     return 0;
 }
@@ -591,6 +748,7 @@ int jr__rpc_init(struct jr_node *n)
         return JR_ENOMEM;
     }
     QUEUE_INIT(&n->rpc->conns);
+    QUEUE_INIT(&n->rpc->send_failed);
     return 0;
 }
 

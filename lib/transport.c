@@ -220,24 +220,6 @@ static void dial_cancel(struct jr__dial *d)
 
 /* ---- the raft_uv_transport interface ---- */
 
-struct raft_dial {
-    struct jr__dial dial;
-    struct raft_uv_connect *req;
-};
-
-static void raft_dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
-{
-    struct raft_dial *rd = (struct raft_dial *)d;
-    struct raft_uv_connect *req = rd->req;
-    raft_free(rd);
-    if (status == 0) {
-        req->cb(req, stream, 0);
-    } else {
-        req->cb(req, NULL,
-                status == UV_ECANCELED ? RAFT_CANCELED : RAFT_NOCONNECTION);
-    }
-}
-
 static int t_init(struct raft_uv_transport *rt, raft_id id, const char *address)
 {
     (void)rt;
@@ -315,7 +297,7 @@ static void incoming_done(struct incoming *in)
         incoming_abort(in);
         return;
     }
-    if (kind != JR__CONN_RAFT && kind != JR__CONN_RPC) {
+    if (kind != JR__CONN_RPC) {
         jr__warnf(n, "refused connection from %s: unknown kind %d", in->address,
                   kind);
         incoming_abort(in);
@@ -323,17 +305,8 @@ static void incoming_done(struct incoming *in)
     }
     QUEUE_REMOVE(&in->link);
     stream->data = NULL;
-    if (kind == JR__CONN_RAFT) {
-        if (t->accept_cb == NULL || id == 0) {
-            QUEUE_PUSH(&t->incoming, &in->link);
-            incoming_abort(in);
-            return;
-        }
-        t->accept_cb(&n->transport, id, in->address, stream);
-    } else {
-        jr__rpc_accept(n, stream, id, in->address);
-        /* rpc owns the stream now */
-    }
+    /* Raft messages and library RPCs share the connection (rpc.c). */
+    jr__rpc_accept(n, stream, id, in->address);
     raft_free(in);
 }
 
@@ -446,25 +419,14 @@ static int t_connect(struct raft_uv_transport *rt,
                      const char *address,
                      raft_uv_connect_cb cb)
 {
-    struct transport *t = rt->impl;
-    struct raft_dial *rd;
-    int rv;
+    /* raft_uv only connects to send messages, and io.c sends them on the
+     * library's own connections instead. */
+    (void)rt;
+    (void)req;
     (void)id;
-    if (t->closing) {
-        return RAFT_CANCELED;
-    }
-    rd = raft_calloc(1, sizeof *rd);
-    if (rd == NULL) {
-        return RAFT_NOMEM;
-    }
-    rd->req = req;
-    req->cb = cb;
-    rv = jr__dial(t->node, &rd->dial, address, JR__CONN_RAFT, raft_dial_cb);
-    if (rv != 0) {
-        raft_free(rd);
-        return rv == JR_ENOMEM ? RAFT_NOMEM : RAFT_NOCONNECTION;
-    }
-    return 0;
+    (void)address;
+    (void)cb;
+    return RAFT_NOCONNECTION;
 }
 
 static void listener_closed_cb(uv_handle_t *h)
