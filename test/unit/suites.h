@@ -9,5 +9,6 @@ Suite *datadir_suite(void);
 Suite *error_suite(void);
 Suite *node_suite(void);
 Suite *raft_contract_suite(void);
+Suite *raftmsg_suite(void);
 
 #endif
