@@ -3,6 +3,7 @@
 #define JR_CODEC_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,5 +73,9 @@ int jr__msg_decode(const char *buf,
                    struct jr__msg *m,
                    char *errmsg);
 void jr__msg_free(struct jr__msg *m);
+
+/* True if buf holds exactly one msgpack value whose declared lengths and
+ * element counts all fit in buf (checked before msgpack-c allocates). */
+bool jr__msgpack_bounded(const char *buf, size_t len);
 
 #endif /* JR_CODEC_H */

@@ -324,6 +324,10 @@ int jr__raftmsg_decode(const char *buf,
     unsigned long long type;
 
     memset(m, 0, sizeof *m);
+    if (!jr__msgpack_bounded(buf, len)) {
+        jr__errf(errmsg, "raft message is not one well-formed msgpack value");
+        return JR_EPROTO;
+    }
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
         off != len || u.data.type != MSGPACK_OBJECT_ARRAY ||

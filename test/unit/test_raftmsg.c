@@ -307,6 +307,23 @@ START_TEST(malformed_fields_are_refused)
                      JR_EPROTO);
     ck_assert_ptr_nonnull(strstr(errmsg, "configuration"));
     msgpack_sbuffer_destroy(&sb);
+    /* Declared counts and lengths beyond the frame are refused before
+     * msgpack-c allocates for them (found by fuzz_frame). */
+    {
+        static const char huge_array[] = {(char)0x97, 0x13,       (char)0xdd,
+                                          (char)0xff, (char)0xff, (char)0xff,
+                                          (char)0xff};
+        static const char huge_bin[] = {(char)0x92, 0x05,       (char)0xc6,
+                                        0x7f,       (char)0xff, (char)0xff,
+                                        (char)0xff};
+        struct jr__msg rpc;
+        ck_assert(!jr__msgpack_bounded(huge_array, sizeof huge_array));
+        ck_assert_int_eq(
+            jr__raftmsg_decode(huge_array, sizeof huge_array, &out, errmsg),
+            JR_EPROTO);
+        ck_assert_int_eq(
+            jr__msg_decode(huge_bin, sizeof huge_bin, &rpc, errmsg), JR_EPROTO);
+    }
     /* Library RPC types are not raft messages. */
     {
         char rpc[2] = {(char)0x92, 5};
