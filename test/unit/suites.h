@@ -10,5 +10,6 @@ Suite *error_suite(void);
 Suite *node_suite(void);
 Suite *raft_contract_suite(void);
 Suite *raftmsg_suite(void);
+Suite *snapstore_suite(void);
 
 #endif

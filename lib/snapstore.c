@@ -1,0 +1,1245 @@
+/* snapstore.c: snapshot files, a CRC32-checked header followed by the state
+ * as one lz4 frame, written durably and read back with every length bounded. */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lz4frame.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "jr_internal.h"
+#include "snapstore.h"
+
+/* Header layout, integers little-endian:
+ *   0  magic "JRSNAP01"        8
+ *   8  format version          u32
+ *  12  header length           u32 (all of it, CRC included)
+ *  16  index                   u64
+ *  24  term                    u64
+ *  32  conf_index              u64
+ *  40  data_len                u64
+ *  48  configuration           msgpack [[id, address, role], ...]
+ *  header length - 4: CRC32 of every byte before it.
+ * Then one lz4 frame, with content size, content checksum and block
+ * checksums, ends the file. */
+#define SNAP_MAGIC "JRSNAP01"
+#define SNAP_MAGIC_LEN 8
+#define SNAP_VERSION 1
+#define SNAP_FIXED_LEN 48
+#define SNAP_CRC_LEN 4
+#define SNAP_MIN_HEADER (SNAP_FIXED_LEN + 1 + SNAP_CRC_LEN)
+
+/* Bounds on what a header may claim, so that a damaged or hostile file can
+ * never cause a large allocation. put refuses configurations beyond them. */
+#define SNAP_MAX_SERVERS 1024
+#define SNAP_MAX_ADDRESS 1024
+#define SNAP_MAX_HEADER (2u << 20)
+/* lz4 turns one byte of frame into at most 255 bytes of state (a match
+ * length byte of 255), so a longer state than this is a lie. */
+#define SNAP_MAX_RATIO 256
+
+#define SNAP_CHUNK (256u << 10) /* state fed to lz4, or frame read, at once */
+#define SNAP_PATH_MAX 4096
+#define SNAP_PREFIX "snapshot-"
+#define SNAP_PREFIX_LEN (sizeof SNAP_PREFIX - 1)
+#define SNAP_TMP ".tmp"
+#define SNAP_TMP_LEN (sizeof SNAP_TMP - 1)
+#define SNAP_DIGITS 20
+
+#define SNAP_ACTION                                                    \
+    "remove this file to fall back to the previous snapshot, or wipe " \
+    "the data directory and rejoin the node"
+
+struct snap_header {
+    uint32_t header_len;
+    uint64_t index;
+    uint64_t term;
+    uint64_t conf_index;
+    uint64_t data_len;
+    uint8_t *buf; /* the whole header, malloc'd */
+};
+
+/* A final snapshot name found in the directory. */
+struct snap_name {
+    uint64_t term;
+    uint64_t index;
+};
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    int i;
+    for (i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    int i;
+    for (i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    int i;
+    for (i = 3; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* The code for a failed write-side system call. */
+static int io_error(int e)
+{
+    switch (e) {
+        case ENOSPC:
+        case EDQUOT: return JR_ENOSPACE;
+        case ENOMEM: return JR_ENOMEM;
+        default: return JR_EIO;
+    }
+}
+
+/* Returns 0 or an errno value. */
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        if (n == 0) {
+            return EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Read up to len bytes at off; *got < len only at the end of the file.
+ * Returns 0 or an errno value. */
+static int read_at(int fd, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    uint8_t *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, p + done, len - done, (off_t)(off + done));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        if (n == 0) {
+            break;
+        }
+        done += (size_t)n;
+    }
+    *got = done;
+    return 0;
+}
+
+/* "<dir>/snapshot-<term>-<index>[.tmp]"; JR_EINVAL if it does not fit. */
+static int snap_path(char *out,
+                     const char *dir,
+                     uint64_t term,
+                     uint64_t index,
+                     bool tmp,
+                     char *errmsg)
+{
+    int n = snprintf(out, SNAP_PATH_MAX, "%s/" SNAP_PREFIX "%020llu-%020llu%s",
+                     dir, (unsigned long long)term, (unsigned long long)index,
+                     tmp ? SNAP_TMP : "");
+    if (n < 0 || n >= SNAP_PATH_MAX) {
+        jr__errf(errmsg, "snapshot directory path too long: %s", dir);
+        return JR_EINVAL;
+    }
+    return 0;
+}
+
+/* Exactly SNAP_DIGITS decimal digits that fit in 64 bits. */
+static bool digits_parse(const char *s, uint64_t *v)
+{
+    uint64_t x = 0;
+    int i;
+    for (i = 0; i < SNAP_DIGITS; i++) {
+        unsigned d;
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        d = (unsigned)(s[i] - '0');
+        if (x > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        x = x * 10 + d;
+    }
+    *v = x;
+    return true;
+}
+
+/* A final name "snapshot-<term>-<index>" as put writes it; anything else,
+ * temporary names included, is not a snapshot. */
+static bool name_parse(const char *name, struct snap_name *out)
+{
+    const char *p = name;
+    struct snap_name sn;
+    if (strncmp(p, SNAP_PREFIX, SNAP_PREFIX_LEN) != 0) {
+        return false;
+    }
+    p += SNAP_PREFIX_LEN;
+    if (!digits_parse(p, &sn.term) || p[SNAP_DIGITS] != '-') {
+        return false;
+    }
+    p += SNAP_DIGITS + 1;
+    if (!digits_parse(p, &sn.index) || p[SNAP_DIGITS] != '\0') {
+        return false;
+    }
+    *out = sn;
+    return true;
+}
+
+/* A temporary file of a put that did not finish. Only our own names: the
+ * directory may hold other stores' files. */
+static bool name_is_tmp(const char *name)
+{
+    size_t len = strlen(name);
+    return len > SNAP_PREFIX_LEN + SNAP_TMP_LEN &&
+           strncmp(name, SNAP_PREFIX, SNAP_PREFIX_LEN) == 0 &&
+           strcmp(name + len - SNAP_TMP_LEN, SNAP_TMP) == 0;
+}
+
+/* Newest first: by index, then term. */
+static int name_cmp_newest_first(const void *a, const void *b)
+{
+    const struct snap_name *x = a;
+    const struct snap_name *y = b;
+    if (x->index != y->index) {
+        return x->index < y->index ? 1 : -1;
+    }
+    if (x->term != y->term) {
+        return x->term < y->term ? 1 : -1;
+    }
+    return 0;
+}
+
+/* ---- header encoding ---- */
+
+static int header_encode(const struct jr__snapshot_info *info,
+                         uint64_t data_len,
+                         uint8_t **out,
+                         size_t *out_len,
+                         char *errmsg)
+{
+    const struct raft_configuration *conf = &info->conf;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    uint8_t *buf;
+    size_t len;
+    unsigned i;
+    bool ok;
+    int rv;
+
+    if (conf->n > SNAP_MAX_SERVERS) {
+        jr__errf(errmsg, "snapshot configuration has %u servers, more than %u",
+                 conf->n, SNAP_MAX_SERVERS);
+        rv = JR_EINVAL;
+        goto err;
+    }
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    ok = msgpack_pack_array(&pk, conf->n) == 0;
+    for (i = 0; i < conf->n && ok; i++) {
+        const struct raft_server *s = &conf->servers[i];
+        size_t alen = strlen(s->address);
+        if (alen > SNAP_MAX_ADDRESS) {
+            jr__errf(errmsg,
+                     "snapshot configuration: address of server %llu is %zu "
+                     "bytes, more than %u",
+                     (unsigned long long)s->id, alen, SNAP_MAX_ADDRESS);
+            rv = JR_EINVAL;
+            goto err_sb;
+        }
+        ok = msgpack_pack_array(&pk, 3) == 0 &&
+             msgpack_pack_uint64(&pk, s->id) == 0 &&
+             msgpack_pack_str(&pk, alen) == 0 &&
+             msgpack_pack_str_body(&pk, s->address, alen) == 0 &&
+             msgpack_pack_int(&pk, s->role) == 0;
+    }
+    if (!ok) {
+        jr__errf(errmsg, "encode snapshot configuration: out of memory");
+        rv = JR_ENOMEM;
+        goto err_sb;
+    }
+    len = SNAP_FIXED_LEN + sb.size + SNAP_CRC_LEN;
+    /* Bounded by the checks above. */
+    assert(len <= SNAP_MAX_HEADER);
+    if ((buf = malloc(len)) == NULL) {
+        jr__errf(errmsg, "encode snapshot header: out of memory");
+        rv = JR_ENOMEM;
+        goto err_sb;
+    }
+    memcpy(buf, SNAP_MAGIC, SNAP_MAGIC_LEN);
+    put_u32(buf + 8, SNAP_VERSION);
+    put_u32(buf + 12, (uint32_t)len);
+    put_u64(buf + 16, info->index);
+    put_u64(buf + 24, info->term);
+    put_u64(buf + 32, info->conf_index);
+    put_u64(buf + 40, data_len);
+    memcpy(buf + SNAP_FIXED_LEN, sb.data, sb.size);
+    put_u32(
+        buf + len - SNAP_CRC_LEN,
+        (uint32_t)crc32(crc32(0L, Z_NULL, 0), buf, (uInt)(len - SNAP_CRC_LEN)));
+    msgpack_sbuffer_destroy(&sb);
+    *out = buf;
+    *out_len = len;
+    return 0;
+
+err_sb:
+    msgpack_sbuffer_destroy(&sb);
+err:
+    return rv;
+}
+
+/* ---- header decoding ---- */
+
+/* Length of the msgpack unsigned integer or string at p[0..len), 0 if it is
+ * something else or runs past len. *slen gets a string's length. */
+static size_t scalar_size(const uint8_t *p, size_t len, bool str, size_t *slen)
+{
+    size_t head;
+    size_t body = 0;
+    if (len == 0) {
+        return 0;
+    }
+    if (!str) {
+        switch (p[0]) {
+            case 0xcc: head = 2; break;
+            case 0xcd: head = 3; break;
+            case 0xce: head = 5; break;
+            case 0xcf: head = 9; break;
+            default: head = p[0] <= 0x7f ? 1 : 0; break;
+        }
+        return head <= len ? head : 0;
+    }
+    if ((p[0] & 0xe0) == 0xa0) {
+        head = 1;
+        body = p[0] & 0x1f;
+    } else if (p[0] == 0xd9 && len >= 2) {
+        head = 2;
+        body = p[1];
+    } else if (p[0] == 0xda && len >= 3) {
+        head = 3;
+        body = ((size_t)p[1] << 8) | p[2];
+    } else if (p[0] == 0xdb && len >= 5) {
+        head = 5;
+        body = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) |
+               ((size_t)p[3] << 8) | p[4];
+    } else {
+        return 0;
+    }
+    if (body > len - head) {
+        return 0;
+    }
+    *slen = body;
+    return head + body;
+}
+
+/* Length of one [id, address, role] at p[0..len), 0 if it is malformed.
+ * *alen gets the address length. */
+static size_t server_size(const uint8_t *p, size_t len, size_t *alen)
+{
+    size_t pos = 1;
+    size_t s;
+    size_t unused;
+    if (len == 0 || p[0] != 0x93) { /* fixarray of 3 */
+        return 0;
+    }
+    if ((s = scalar_size(p + pos, len - pos, false, &unused)) == 0) {
+        return 0;
+    }
+    pos += s;
+    if ((s = scalar_size(p + pos, len - pos, true, alen)) == 0) {
+        return 0;
+    }
+    pos += s;
+    if ((s = scalar_size(p + pos, len - pos, false, &unused)) == 0) {
+        return 0;
+    }
+    return pos + s;
+}
+
+/* Check the shape and every size of the configuration before msgpack-c
+ * sees it: msgpack-c allocates what an array header claims up front. */
+static bool conf_shape_ok(const uint8_t *p,
+                          size_t len,
+                          char *reason,
+                          size_t reason_size)
+{
+    size_t pos;
+    size_t n;
+    size_t i;
+    if (len >= 1 && (p[0] & 0xf0) == 0x90) {
+        n = p[0] & 0x0f;
+        pos = 1;
+    } else if (len >= 3 && p[0] == 0xdc) {
+        n = ((size_t)p[1] << 8) | p[2];
+        pos = 3;
+    } else {
+        (void)snprintf(reason, reason_size, "configuration is not an array");
+        return false;
+    }
+    if (n > SNAP_MAX_SERVERS) {
+        (void)snprintf(reason, reason_size,
+                       "configuration claims %zu servers, more than %u", n,
+                       SNAP_MAX_SERVERS);
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        size_t alen = 0;
+        size_t s = server_size(p + pos, len - pos, &alen);
+        if (s == 0) {
+            (void)snprintf(reason, reason_size,
+                           "configuration: server %zu is not [id, address, "
+                           "role]",
+                           i);
+            return false;
+        }
+        if (alen > SNAP_MAX_ADDRESS) {
+            (void)snprintf(reason, reason_size,
+                           "configuration: address of server %zu is %zu "
+                           "bytes, more than %u",
+                           i, alen, SNAP_MAX_ADDRESS);
+            return false;
+        }
+        pos += s;
+    }
+    if (pos != len) {
+        (void)snprintf(reason, reason_size,
+                       "configuration: %zu stray bytes after it", len - pos);
+        return false;
+    }
+    return true;
+}
+
+/* Decode the configuration into conf (initialised here). JR_ECORRUPT with
+ * reason set, or JR_ENOMEM. */
+static int conf_decode(const uint8_t *p,
+                       size_t len,
+                       struct raft_configuration *conf,
+                       char *reason,
+                       size_t reason_size)
+{
+    msgpack_unpacked u;
+    const msgpack_object_array *a;
+    size_t off = 0;
+    uint32_t i;
+    int rv;
+
+    raft_configuration_init(conf);
+    if (!conf_shape_ok(p, len, reason, reason_size)) {
+        rv = JR_ECORRUPT;
+        goto err;
+    }
+    msgpack_unpacked_init(&u);
+    switch (msgpack_unpack_next(&u, (const char *)p, len, &off)) {
+        case MSGPACK_UNPACK_SUCCESS: break;
+        case MSGPACK_UNPACK_NOMEM_ERROR: rv = JR_ENOMEM; goto err_unpacked;
+        default:
+            (void)snprintf(reason, reason_size,
+                           "configuration is not valid msgpack");
+            rv = JR_ECORRUPT;
+            goto err_unpacked;
+    }
+    /* conf_shape_ok has checked the shape; msgpack-c must agree. */
+    if (off != len || u.data.type != MSGPACK_OBJECT_ARRAY) {
+        (void)snprintf(reason, reason_size, "configuration is malformed");
+        rv = JR_ECORRUPT;
+        goto err_unpacked;
+    }
+    a = &u.data.via.array;
+    for (i = 0; i < a->size; i++) {
+        const msgpack_object *f = a->ptr[i].via.array.ptr;
+        char address[SNAP_MAX_ADDRESS + 1];
+        uint32_t alen;
+        int r;
+        if (a->ptr[i].type != MSGPACK_OBJECT_ARRAY ||
+            a->ptr[i].via.array.size != 3 ||
+            f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            f[1].type != MSGPACK_OBJECT_STR ||
+            f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            (void)snprintf(reason, reason_size,
+                           "configuration: server %u is not [id, address, "
+                           "role]",
+                           i);
+            rv = JR_ECORRUPT;
+            goto err_unpacked;
+        }
+        alen = f[1].via.str.size;
+        if (alen > SNAP_MAX_ADDRESS ||
+            memchr(f[1].via.str.ptr, '\0', alen) != NULL) {
+            (void)snprintf(reason, reason_size,
+                           "configuration: bad address of server %u", i);
+            rv = JR_ECORRUPT;
+            goto err_unpacked;
+        }
+        memcpy(address, f[1].via.str.ptr, alen);
+        address[alen] = '\0';
+        if (f[0].via.u64 == 0) {
+            (void)snprintf(reason, reason_size,
+                           "configuration: server %u has id 0", i);
+            rv = JR_ECORRUPT;
+            goto err_unpacked;
+        }
+        if (f[2].via.u64 > RAFT_SPARE) {
+            (void)snprintf(reason, reason_size,
+                           "configuration: server %u has role %llu", i,
+                           (unsigned long long)f[2].via.u64);
+            rv = JR_ECORRUPT;
+            goto err_unpacked;
+        }
+        r = raft_configuration_add(conf, f[0].via.u64, address,
+                                   (int)f[2].via.u64);
+        if (r == RAFT_NOMEM) {
+            rv = JR_ENOMEM;
+            goto err_unpacked;
+        }
+        if (r != 0) {
+            (void)snprintf(reason, reason_size, "configuration: server %u: %s",
+                           i, raft_strerror(r));
+            rv = JR_ECORRUPT;
+            goto err_unpacked;
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    return 0;
+
+err_unpacked:
+    msgpack_unpacked_destroy(&u);
+err:
+    raft_configuration_close(conf);
+    return rv;
+}
+
+static int header_corrupt(char *errmsg, const char *path, const char *reason)
+{
+    jr__errf(errmsg, "%s: corrupt snapshot header (%s): " SNAP_ACTION, path,
+             reason);
+    return JR_ECORRUPT;
+}
+
+/* Read and verify the header of fd (the file path, size bytes long). On
+ * success h->buf holds the whole header; the caller frees it. */
+static int header_read(int fd,
+                       const char *path,
+                       uint64_t size,
+                       struct snap_header *h,
+                       char *errmsg)
+{
+    uint8_t fixed[SNAP_FIXED_LEN];
+    char reason[128];
+    struct snap_header hd;
+    uint64_t frame_len;
+    size_t got;
+    int e;
+
+    if ((e = read_at(fd, fixed, sizeof fixed, 0, &got)) != 0) {
+        jr__errf(errmsg, "read %s: %s", path, strerror(e));
+        return JR_EIO;
+    }
+    if (got < sizeof fixed) {
+        (void)snprintf(reason, sizeof reason, "truncated at byte %zu", got);
+        return header_corrupt(errmsg, path, reason);
+    }
+    if (memcmp(fixed, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0) {
+        return header_corrupt(errmsg, path, "bad magic");
+    }
+    if (get_u32(fixed + 8) != SNAP_VERSION) {
+        (void)snprintf(reason, sizeof reason, "unknown format version %u",
+                       (unsigned)get_u32(fixed + 8));
+        return header_corrupt(errmsg, path, reason);
+    }
+    hd.header_len = get_u32(fixed + 12);
+    if (hd.header_len < SNAP_MIN_HEADER || hd.header_len > SNAP_MAX_HEADER) {
+        (void)snprintf(reason, sizeof reason, "header length %u out of range",
+                       (unsigned)hd.header_len);
+        return header_corrupt(errmsg, path, reason);
+    }
+    if (hd.header_len > size) {
+        (void)snprintf(reason, sizeof reason,
+                       "header length %u but the file has %llu bytes",
+                       (unsigned)hd.header_len, (unsigned long long)size);
+        return header_corrupt(errmsg, path, reason);
+    }
+    if ((hd.buf = malloc(hd.header_len)) == NULL) {
+        jr__errf(errmsg, "read %s: out of memory", path);
+        return JR_ENOMEM;
+    }
+    if ((e = read_at(fd, hd.buf, hd.header_len, 0, &got)) != 0) {
+        jr__errf(errmsg, "read %s: %s", path, strerror(e));
+        free(hd.buf);
+        return JR_EIO;
+    }
+    if (got < hd.header_len) {
+        /* The file shrank since fstat. */
+        free(hd.buf);
+        (void)snprintf(reason, sizeof reason, "truncated at byte %zu", got);
+        return header_corrupt(errmsg, path, reason);
+    }
+    if (get_u32(hd.buf + hd.header_len - SNAP_CRC_LEN) !=
+        (uint32_t)crc32(crc32(0L, Z_NULL, 0), hd.buf,
+                        (uInt)(hd.header_len - SNAP_CRC_LEN))) {
+        free(hd.buf);
+        return header_corrupt(errmsg, path, "checksum mismatch");
+    }
+    hd.index = get_u64(hd.buf + 16);
+    hd.term = get_u64(hd.buf + 24);
+    hd.conf_index = get_u64(hd.buf + 32);
+    hd.data_len = get_u64(hd.buf + 40);
+    frame_len = size - hd.header_len;
+    if (hd.data_len / SNAP_MAX_RATIO > frame_len ||
+        (uint64_t)(size_t)hd.data_len != hd.data_len) {
+        free(hd.buf);
+        (void)snprintf(reason, sizeof reason,
+                       "state of %llu bytes cannot fit in %llu bytes of lz4",
+                       (unsigned long long)hd.data_len,
+                       (unsigned long long)frame_len);
+        return header_corrupt(errmsg, path, reason);
+    }
+    *h = hd;
+    return 0;
+}
+
+/* Open path for reading and get its size. */
+static int file_open(const char *path, int *fd, uint64_t *size, char *errmsg)
+{
+    struct stat st;
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    int e;
+    if (f < 0) {
+        e = errno;
+        jr__errf(errmsg, "open %s: %s", path, strerror(e));
+        return e == ENOMEM ? JR_ENOMEM : JR_EIO;
+    }
+    if (fstat(f, &st) != 0) {
+        e = errno;
+        jr__errf(errmsg, "stat %s: %s", path, strerror(e));
+        /* Read-only: nothing to lose if close fails. */
+        (void)close(f);
+        return JR_EIO;
+    }
+    *fd = f;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* ---- put ---- */
+
+/* Compress bufs into fd as one lz4 frame, chunk by chunk. */
+static int frame_write(int fd,
+                       const char *path,
+                       const struct raft_buffer bufs[],
+                       unsigned n,
+                       uint64_t data_len,
+                       char *errmsg)
+{
+    LZ4F_preferences_t prefs;
+    LZ4F_cctx *cctx;
+    uint8_t *out;
+    size_t cap;
+    size_t r;
+    unsigned i;
+    int e;
+    int rv;
+
+    memset(&prefs, 0, sizeof prefs);
+    prefs.frameInfo.blockSizeID = LZ4F_max256KB;
+    prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    /* The content checksum misses damage that decodes to the same state
+     * (a match offset changed between two equal runs); block checksums
+     * cover every byte of compressed data. */
+    prefs.frameInfo.blockChecksumFlag = LZ4F_blockChecksumEnabled;
+    prefs.frameInfo.contentSize = data_len;
+    /* Enough for any one update of SNAP_CHUNK, for the frame header and for
+     * the end of the frame. */
+    cap = LZ4F_compressBound(SNAP_CHUNK, &prefs);
+    if (LZ4F_isError(LZ4F_createCompressionContext(&cctx, LZ4F_VERSION))) {
+        jr__errf(errmsg, "compress %s: out of memory", path);
+        rv = JR_ENOMEM;
+        goto err;
+    }
+    if ((out = malloc(cap)) == NULL) {
+        jr__errf(errmsg, "compress %s: out of memory", path);
+        rv = JR_ENOMEM;
+        goto err_cctx;
+    }
+    r = LZ4F_compressBegin(cctx, out, cap, &prefs);
+    if (LZ4F_isError(r)) {
+        goto err_lz4;
+    }
+    if ((e = write_all(fd, out, r)) != 0) {
+        goto err_write;
+    }
+    for (i = 0; i < n; i++) {
+        const uint8_t *p = bufs[i].base;
+        size_t left = bufs[i].len;
+        while (left > 0) {
+            size_t chunk = left < SNAP_CHUNK ? left : SNAP_CHUNK;
+            r = LZ4F_compressUpdate(cctx, out, cap, p, chunk, NULL);
+            if (LZ4F_isError(r)) {
+                goto err_lz4;
+            }
+            if (r > 0 && (e = write_all(fd, out, r)) != 0) {
+                goto err_write;
+            }
+            p += chunk;
+            left -= chunk;
+        }
+    }
+    r = LZ4F_compressEnd(cctx, out, cap, NULL);
+    if (LZ4F_isError(r)) {
+        goto err_lz4;
+    }
+    if ((e = write_all(fd, out, r)) != 0) {
+        goto err_write;
+    }
+    free(out);
+    (void)LZ4F_freeCompressionContext(cctx); /* always succeeds */
+    return 0;
+
+err_lz4:
+    jr__errf(errmsg, "compress %s: %s", path, LZ4F_getErrorName(r));
+    rv = JR_EIO;
+    goto err_out;
+err_write:
+    jr__errf(errmsg, "write %s: %s", path, strerror(e));
+    rv = io_error(e);
+err_out:
+    free(out);
+err_cctx:
+    (void)LZ4F_freeCompressionContext(cctx);
+err:
+    return rv;
+}
+
+static int dir_sync(const char *dir, char *errmsg)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int e;
+    if (fd < 0) {
+        e = errno;
+        jr__errf(errmsg, "open directory %s: %s", dir, strerror(e));
+        return io_error(e);
+    }
+    if (fsync(fd) != 0) {
+        e = errno;
+        jr__errf(errmsg, "fsync directory %s: %s", dir, strerror(e));
+        (void)close(fd); /* the fsync error is the one to report */
+        return io_error(e);
+    }
+    if (close(fd) != 0) {
+        e = errno;
+        jr__errf(errmsg, "close directory %s: %s", dir, strerror(e));
+        return io_error(e);
+    }
+    return 0;
+}
+
+/* Remove snapshots beyond the newest keep, and temporary files. Failures
+ * are not reported: the new snapshot is already durable, and the next put
+ * retries whatever is left. Returns how many files could not be removed. */
+static unsigned remove_old(const char *dir, unsigned keep)
+{
+    struct snap_name *names = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    unsigned failed = 0;
+    char path[SNAP_PATH_MAX];
+    char tmperr[JR_ERRMSG_SIZE];
+    struct dirent *ent;
+    DIR *d;
+    size_t i;
+
+    if ((d = opendir(dir)) == NULL) {
+        return 1;
+    }
+    while ((ent = readdir(d)) != NULL) {
+        struct snap_name sn;
+        if (name_is_tmp(ent->d_name)) {
+            if (snprintf(path, sizeof path, "%s/%s", dir, ent->d_name) >=
+                    (int)sizeof path ||
+                unlink(path) != 0) {
+                failed++;
+            }
+            continue;
+        }
+        if (!name_parse(ent->d_name, &sn)) {
+            continue;
+        }
+        if (n == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            struct snap_name *g = realloc(names, ncap * sizeof *names);
+            if (g == NULL) {
+                failed++;
+                break;
+            }
+            names = g;
+            cap = ncap;
+        }
+        names[n++] = sn;
+    }
+    if (closedir(d) != 0) {
+        failed++;
+    }
+    if (n > keep) {
+        qsort(names, n, sizeof *names, name_cmp_newest_first);
+        for (i = keep; i < n; i++) {
+            if (snap_path(path, dir, names[i].term, names[i].index, false,
+                          tmperr) != 0 ||
+                unlink(path) != 0) {
+                failed++;
+            }
+        }
+    }
+    free(names);
+    return failed;
+}
+
+int jr__snapstore_put(const char *dir,
+                      const struct jr__snapshot_info *info,
+                      const struct raft_buffer bufs[],
+                      unsigned n,
+                      unsigned keep,
+                      char *errmsg)
+{
+    char tmp[SNAP_PATH_MAX];
+    char final[SNAP_PATH_MAX];
+    uint64_t data_len = 0;
+    uint8_t *header;
+    size_t header_len;
+    unsigned i;
+    int fd;
+    int e;
+    int rv;
+
+    assert(keep >= 1);
+    for (i = 0; i < n; i++) {
+        data_len += bufs[i].len;
+    }
+    if ((rv = snap_path(tmp, dir, info->term, info->index, true, errmsg)) !=
+            0 ||
+        (rv = snap_path(final, dir, info->term, info->index, false, errmsg)) !=
+            0) {
+        goto err;
+    }
+    if ((rv = header_encode(info, data_len, &header, &header_len, errmsg)) !=
+        0) {
+        goto err;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        e = errno;
+        jr__errf(errmsg, "create %s: %s", tmp, strerror(e));
+        rv = io_error(e);
+        goto err_header;
+    }
+    if ((e = write_all(fd, header, header_len)) != 0) {
+        jr__errf(errmsg, "write %s: %s", tmp, strerror(e));
+        rv = io_error(e);
+        goto err_tmp;
+    }
+    if ((rv = frame_write(fd, tmp, bufs, n, data_len, errmsg)) != 0) {
+        goto err_tmp;
+    }
+    if (fsync(fd) != 0) {
+        e = errno;
+        jr__errf(errmsg, "fsync %s: %s", tmp, strerror(e));
+        rv = io_error(e);
+        goto err_tmp;
+    }
+    e = close(fd) != 0 ? errno : 0;
+    fd = -1;
+    if (e != 0) {
+        jr__errf(errmsg, "close %s: %s", tmp, strerror(e));
+        rv = io_error(e);
+        goto err_tmp;
+    }
+    if (rename(tmp, final) != 0) {
+        e = errno;
+        jr__errf(errmsg, "rename %s to %s: %s", tmp, final, strerror(e));
+        rv = io_error(e);
+        goto err_tmp;
+    }
+    if ((rv = dir_sync(dir, errmsg)) != 0) {
+        /* The rename may not survive a crash: take it back, so that no
+         * snapshot exists that the caller believes failed. */
+        (void)unlink(final);
+        goto err_header;
+    }
+    free(header);
+    (void)remove_old(dir, keep);
+    return 0;
+
+err_tmp:
+    if (fd >= 0) {
+        (void)close(fd); /* the file is being discarded */
+    }
+    /* If this fails too, the next put removes the leftover. */
+    (void)unlink(tmp);
+err_header:
+    free(header);
+err:
+    return rv;
+}
+
+/* ---- latest ---- */
+
+int jr__snapstore_latest(const char *dir,
+                         struct jr__snapshot_info *info,
+                         char *errmsg)
+{
+    struct jr__snapshot_info out;
+    struct snap_name best = {0, 0};
+    struct snap_header h;
+    char path[SNAP_PATH_MAX];
+    char reason[128];
+    struct dirent *ent;
+    bool found = false;
+    uint64_t size;
+    DIR *d;
+    int fd;
+    int e;
+    int rv;
+
+    if ((d = opendir(dir)) == NULL) {
+        e = errno;
+        jr__errf(errmsg, "open directory %s: %s", dir, strerror(e));
+        rv = e == ENOENT ? JR_ENOTFOUND : JR_EIO;
+        goto err;
+    }
+    for (;;) {
+        struct snap_name sn;
+        errno = 0;
+        if ((ent = readdir(d)) == NULL) {
+            e = errno;
+            break;
+        }
+        if (name_parse(ent->d_name, &sn) &&
+            (!found || name_cmp_newest_first(&sn, &best) < 0)) {
+            best = sn;
+            found = true;
+        }
+    }
+    if (e != 0) {
+        jr__errf(errmsg, "list directory %s: %s", dir, strerror(e));
+        (void)closedir(d); /* the listing error is the one to report */
+        rv = JR_EIO;
+        goto err;
+    }
+    if (closedir(d) != 0) {
+        e = errno;
+        jr__errf(errmsg, "close directory %s: %s", dir, strerror(e));
+        rv = JR_EIO;
+        goto err;
+    }
+    if (!found) {
+        jr__errf(errmsg, "no snapshot in %s", dir);
+        rv = JR_ENOTFOUND;
+        goto err;
+    }
+    if ((rv = snap_path(path, dir, best.term, best.index, false, errmsg)) !=
+        0) {
+        goto err;
+    }
+    if ((rv = file_open(path, &fd, &size, errmsg)) != 0) {
+        goto err;
+    }
+    if ((rv = header_read(fd, path, size, &h, errmsg)) != 0) {
+        goto err_fd;
+    }
+    if (h.index != best.index || h.term != best.term) {
+        (void)snprintf(reason, sizeof reason,
+                       "it holds index %llu term %llu, not those of its name",
+                       (unsigned long long)h.index, (unsigned long long)h.term);
+        rv = header_corrupt(errmsg, path, reason);
+        goto err_header;
+    }
+    rv = conf_decode(h.buf + SNAP_FIXED_LEN,
+                     h.header_len - SNAP_FIXED_LEN - SNAP_CRC_LEN, &out.conf,
+                     reason, sizeof reason);
+    if (rv == JR_ECORRUPT) {
+        rv = header_corrupt(errmsg, path, reason);
+        goto err_header;
+    }
+    if (rv != 0) {
+        jr__errf(errmsg, "read %s: out of memory", path);
+        goto err_header;
+    }
+    if (close(fd) != 0) {
+        e = errno;
+        jr__errf(errmsg, "close %s: %s", path, strerror(e));
+        rv = JR_EIO;
+        raft_configuration_close(&out.conf);
+        free(h.buf);
+        goto err;
+    }
+    out.index = h.index;
+    out.term = h.term;
+    out.conf_index = h.conf_index;
+    out.data_len = h.data_len;
+    /* snapshot-<20>-<20> always fits in file[128]. */
+    (void)snprintf(out.file, sizeof out.file, SNAP_PREFIX "%020llu-%020llu",
+                   (unsigned long long)h.term, (unsigned long long)h.index);
+    free(h.buf);
+    *info = out;
+    return 0;
+
+err_header:
+    free(h.buf);
+err_fd:
+    (void)close(fd); /* read-only: nothing to lose */
+err:
+    return rv;
+}
+
+/* ---- read ---- */
+
+static int frame_corrupt(char *errmsg,
+                         const char *path,
+                         uint64_t offset,
+                         const char *reason)
+{
+    jr__errf(errmsg, "%s: corrupt snapshot data at byte %llu: %s", path,
+             (unsigned long long)offset, reason);
+    return JR_ECORRUPT;
+}
+
+/* Decompress the frame that starts at off and must end the file into a
+ * raft_malloc'd buffer of exactly data_len bytes. */
+static int frame_read(int fd,
+                      const char *path,
+                      uint64_t off,
+                      uint64_t data_len,
+                      void **out,
+                      char *errmsg)
+{
+    LZ4F_decompressOptions_t opts;
+    LZ4F_frameInfo_t fi;
+    LZ4F_dctx *dctx;
+    char reason[128];
+    uint8_t *in;
+    uint8_t *dst;
+    uint8_t extra;
+    size_t in_pos;
+    size_t in_len;
+    size_t produced = 0;
+    uint64_t pos = off; /* file offset of in[in_len] */
+    uint64_t at;        /* file offset of in[in_pos] */
+    bool done = false;
+    size_t got;
+    size_t r;
+    int e;
+    int rv;
+
+    /* header_read has bounded data_len by the file size. */
+    if ((dst = raft_malloc(data_len > 0 ? (size_t)data_len : 1)) == NULL) {
+        jr__errf(errmsg, "read %s: out of memory for %llu bytes", path,
+                 (unsigned long long)data_len);
+        rv = JR_ENOMEM;
+        goto err;
+    }
+    if ((in = malloc(SNAP_CHUNK)) == NULL) {
+        jr__errf(errmsg, "read %s: out of memory", path);
+        rv = JR_ENOMEM;
+        goto err_dst;
+    }
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION))) {
+        jr__errf(errmsg, "read %s: out of memory", path);
+        rv = JR_ENOMEM;
+        goto err_in;
+    }
+
+    /* The frame header, checked before any state is decoded. A chunk holds
+     * all of it unless the file ends first. */
+    if ((e = read_at(fd, in, SNAP_CHUNK, pos, &got)) != 0) {
+        goto err_read;
+    }
+    in_len = got;
+    pos += got;
+    in_pos = in_len;
+    r = LZ4F_getFrameInfo(dctx, &fi, in, &in_pos);
+    if (LZ4F_isError(r)) {
+        rv = frame_corrupt(errmsg, path, off, LZ4F_getErrorName(r));
+        goto err_dctx;
+    }
+    if (fi.contentChecksumFlag != LZ4F_contentChecksumEnabled ||
+        fi.blockChecksumFlag != LZ4F_blockChecksumEnabled) {
+        rv = frame_corrupt(errmsg, path, off,
+                           "the lz4 frame lacks its checksums");
+        goto err_dctx;
+    }
+    if (fi.contentSize != data_len) {
+        (void)snprintf(reason, sizeof reason,
+                       "the lz4 frame holds %llu bytes, the header says %llu",
+                       (unsigned long long)fi.contentSize,
+                       (unsigned long long)data_len);
+        rv = frame_corrupt(errmsg, path, off, reason);
+        goto err_dctx;
+    }
+
+    memset(&opts, 0, sizeof opts);
+    opts.stableDst = 1; /* dst is one buffer, never moved */
+    while (!done) {
+        size_t src_n;
+        size_t dst_n;
+        if (in_pos == in_len) {
+            if ((e = read_at(fd, in, SNAP_CHUNK, pos, &got)) != 0) {
+                goto err_read;
+            }
+            if (got == 0) {
+                rv = frame_corrupt(errmsg, path, pos,
+                                   "truncated: the lz4 frame is incomplete");
+                goto err_dctx;
+            }
+            in_pos = 0;
+            in_len = got;
+            pos += got;
+        }
+        at = pos - (in_len - in_pos);
+        src_n = in_len - in_pos;
+        dst_n = (size_t)data_len - produced;
+        r = LZ4F_decompress(dctx, dst + produced, &dst_n, in + in_pos, &src_n,
+                            &opts);
+        if (LZ4F_isError(r)) {
+            rv = frame_corrupt(errmsg, path, at, LZ4F_getErrorName(r));
+            goto err_dctx;
+        }
+        if (r != 0 && src_n == 0 && dst_n == 0) {
+            /* lz4 has more state to give than data_len leaves room for. */
+            (void)snprintf(reason, sizeof reason,
+                           "the lz4 frame holds more than %llu bytes",
+                           (unsigned long long)data_len);
+            rv = frame_corrupt(errmsg, path, at, reason);
+            goto err_dctx;
+        }
+        in_pos += src_n;
+        produced += dst_n;
+        done = r == 0;
+    }
+    at = pos - (in_len - in_pos);
+    if (produced != data_len) {
+        (void)snprintf(reason, sizeof reason,
+                       "the lz4 frame ends after %zu bytes of %llu", produced,
+                       (unsigned long long)data_len);
+        rv = frame_corrupt(errmsg, path, at, reason);
+        goto err_dctx;
+    }
+    if (in_pos == in_len) {
+        if ((e = read_at(fd, &extra, 1, pos, &got)) != 0) {
+            goto err_read;
+        }
+        in_len += got; /* only the count matters */
+    }
+    if (in_pos < in_len) {
+        rv = frame_corrupt(errmsg, path, at, "data follows the lz4 frame");
+        goto err_dctx;
+    }
+    (void)LZ4F_freeDecompressionContext(dctx); /* frame complete: 0 */
+    free(in);
+    *out = dst;
+    return 0;
+
+err_read:
+    jr__errf(errmsg, "read %s at byte %llu: %s", path, (unsigned long long)pos,
+             strerror(e));
+    rv = JR_EIO;
+err_dctx:
+    (void)LZ4F_freeDecompressionContext(dctx);
+err_in:
+    free(in);
+err_dst:
+    raft_free(dst);
+err:
+    return rv;
+}
+
+int jr__snapstore_read(const char *dir,
+                       const struct jr__snapshot_info *info,
+                       struct raft_buffer *data,
+                       char *errmsg)
+{
+    char path[SNAP_PATH_MAX];
+    struct snap_header h;
+    uint64_t size;
+    void *buf;
+    int fd;
+    int e;
+    int rv;
+
+    assert(memchr(info->file, '\0', sizeof info->file) != NULL);
+    if (snprintf(path, sizeof path, "%s/%s", dir, info->file) >=
+        (int)sizeof path) {
+        jr__errf(errmsg, "snapshot directory path too long: %s", dir);
+        rv = JR_EINVAL;
+        goto err;
+    }
+    if ((rv = file_open(path, &fd, &size, errmsg)) != 0) {
+        goto err;
+    }
+    if ((rv = header_read(fd, path, size, &h, errmsg)) != 0) {
+        goto err_fd;
+    }
+    free(h.buf);
+    if (h.index != info->index || h.term != info->term ||
+        h.data_len != info->data_len) {
+        jr__errf(errmsg,
+                 "%s: header holds index %llu term %llu length %llu, not the "
+                 "snapshot that was found",
+                 path, (unsigned long long)h.index, (unsigned long long)h.term,
+                 (unsigned long long)h.data_len);
+        rv = JR_ECORRUPT;
+        goto err_fd;
+    }
+    if ((rv = frame_read(fd, path, h.header_len, h.data_len, &buf, errmsg)) !=
+        0) {
+        goto err_fd;
+    }
+    if (close(fd) != 0) {
+        e = errno;
+        jr__errf(errmsg, "close %s: %s", path, strerror(e));
+        raft_free(buf);
+        rv = JR_EIO;
+        goto err;
+    }
+    data->base = buf;
+    data->len = (size_t)h.data_len;
+    return 0;
+
+err_fd:
+    (void)close(fd); /* read-only: nothing to lose */
+err:
+    return rv;
+}
