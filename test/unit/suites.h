@@ -11,5 +11,6 @@ Suite *node_suite(void);
 Suite *raft_contract_suite(void);
 Suite *raftmsg_suite(void);
 Suite *snapstore_suite(void);
+Suite *metastore_suite(void);
 
 #endif
