@@ -34,7 +34,9 @@ build build --enable-werror
 step "make check" check_in build
 
 check_sanitized() {
-    ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$ROOT/test/lsan.supp \
+    # The crash test's 100 rounds run in the plain build; 10 here.
+    CRASH_ROUNDS=10 ASAN_OPTIONS=detect_leaks=1 \
+        LSAN_OPTIONS=suppressions=$ROOT/test/lsan.supp \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 check_in build-asan
 }
 build build-asan --enable-werror --enable-sanitizers

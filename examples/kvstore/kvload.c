@@ -37,7 +37,8 @@ static void die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    fflush(stdout);
+    /* Acknowledged keys already printed to --ack-file must reach it. */
+    fflush(NULL);
     _exit(1);
 }
 
