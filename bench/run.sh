@@ -4,7 +4,9 @@
 #   (a) the floor: 4 KiB pwrite+fdatasync and a loopback TCP round trip;
 #   (b) bare canonical/raft, 3 processes (bench_raw), inflight 1/16/256,
 #       snapshots every 1024 entries (raft's default) and off, plus
-#       16 calls x 64 entries;
+#       16 calls x 64 entries; then the same load through the library's
+#       public API (bench_lib: jr_apply, 100-byte commands, a counter FSM),
+#       snapshots at the library's default and off;
 #   (c) the kvstore example (3 `kvstore serve`) driven by kvload at
 #       inflight 1/16/256 on the leader, 256 spread over all three, and 1
 #       with snapshots off;
@@ -21,6 +23,7 @@ BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 KVSTORE=$BUILD_DIR/kvstore
 KVLOAD=$BUILD_DIR/kvload
 RAW=$BUILD_DIR/bench/bench_raw
+LIB=$BUILD_DIR/bench/bench_lib
 FLOOR=$BUILD_DIR/bench/bench_floor
 ETCD_LOAD=$BUILD_DIR/bench/etcd_load
 SCALE=${BENCH_SCALE:-100}
@@ -28,7 +31,7 @@ BENCH_RSS=${BENCH_RSS:-1}
 BENCH_ETCD=${BENCH_ETCD:-auto}
 RSS_KEYS=${BENCH_RSS_KEYS:-1000000}
 
-for prog in "$KVSTORE" "$KVLOAD" "$RAW" "$FLOOR" "$ETCD_LOAD"; do
+for prog in "$KVSTORE" "$KVLOAD" "$RAW" "$LIB" "$FLOOR" "$ETCD_LOAD"; do
     if [[ ! -x $prog ]]; then
         echo "bench: $prog is missing: run \`make bench\` in the build" \
             "directory or set BUILD_DIR" >&2
@@ -121,15 +124,18 @@ jget() {
     echo "${v:-NA}"
 }
 
-# record SYSTEM CONCURRENCY BASELINE_INFLIGHT JSON
+# record SYSTEM CONCURRENCY BASELINE_INFLIGHT JSON [NOSNAP_BASELINE]: the
+# ratios are taken against "bare raft" at BASELINE_INFLIGHT, and also
+# against "bare raft nosnap" at NOSNAP_BASELINE if given.
 record() {
     local json=$4
     if [[ $(jget "$json" per_second) == NA ]]; then
         die "$1 at $2: no result"
     fi
-    printf '%s|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" \
+    printf '%s|%s|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" \
         "$(jget "$json" per_second)" "$(jget "$json" p50_us)" \
-        "$(jget "$json" p99_us)" "$(jget "$json" max_us)" >>"$RESULTS"
+        "$(jget "$json" p99_us)" "$(jget "$json" max_us)" "${5:-}" \
+        >>"$RESULTS"
     printf '  %-22s %-6s %s\n' "$1" "$2" "$json"
 }
 
@@ -141,12 +147,15 @@ echo "  $FLOOR_JSON"
 
 # ---------------------------------------------------------------- (b)
 RUN=0
-# raw SYSTEM-LABEL INFLIGHT BATCH COUNT THRESHOLD: one 3-process run.
-raw() {
-    local label=$1 w=$2 b=$3 n=$4 s=$5 dir i cluster="" json="" pids=()
-    local ports=() deadline
+# three WHAT PROGRAM [ARGS...]: one 3-process run of bench_raw or bench_lib
+# (each node also gets --id, --address, --dir and --cluster); sets JSON to
+# the line the leader printed.
+three() {
+    local what=$1 prog=$2 dir i cluster="" json="" pids=() ports=()
+    local deadline
+    shift 2
     RUN=$((RUN + 1))
-    dir=$WORK/raw$RUN
+    dir=$WORK/run$RUN
     mkdir -p "$dir"
     for i in 1 2 3; do
         pick_port
@@ -154,10 +163,9 @@ raw() {
         cluster+="${cluster:+,}$i=127.0.0.1:$PORT"
     done
     for i in 1 2 3; do
-        "$RAW" --id "$i" --address "127.0.0.1:${ports[i]}" \
-            --dir "$dir/n$i" --cluster "$cluster" --inflight "$w" \
-            --batch "$b" --count "$n" --snapshot-threshold "$s" \
-            --timeout-ms 90000 >"$dir/out$i" 2>"$dir/err$i" &
+        "$prog" --id "$i" --address "127.0.0.1:${ports[i]}" \
+            --dir "$dir/n$i" --cluster "$cluster" "$@" \
+            >"$dir/out$i" 2>"$dir/err$i" &
         pids+=($!)
         PIDS+=($!)
     done
@@ -172,23 +180,42 @@ raw() {
         for i in 0 1 2; do
             if ! kill -0 "${pids[i]}" 2>/dev/null; then
                 show_logs "$dir"/err*
-                die "bare raft node $((i + 1)) exited without a result"
+                die "$what node $((i + 1)) exited without a result"
             fi
         done
         if ((SECONDS > deadline)); then
             show_logs "$dir"/err*
-            die "bare raft: no result after 100 s"
+            die "$what: no result after 100 s"
         fi
         sleep 0.05
     done
     sleep 0.4 # the leader closes itself; the followers are stopped
     stop_pids "${pids[@]}"
-    if ((b > 1)); then
-        record "$label" "${w}x$b" "" "$json" # no baseline for batches
-    else
-        record "$label" "$w" "$w" "$json"
-    fi
     rm -rf "$dir"
+    JSON=$json
+}
+
+# raw SYSTEM-LABEL INFLIGHT BATCH COUNT THRESHOLD: bare canonical/raft.
+raw() {
+    local label=$1 w=$2 b=$3 n=$4 s=$5
+    three "bare raft" "$RAW" --inflight "$w" --batch "$b" --count "$n" \
+        --snapshot-threshold "$s" --timeout-ms 90000
+    if ((b > 1)); then
+        record "$label" "${w}x$b" "" "$JSON" # no baseline for batches
+    else
+        record "$label" "$w" "$w" "$JSON"
+    fi
+}
+
+# lib SYSTEM-LABEL INFLIGHT COUNT [THRESHOLD]: the same load through
+# libjacoraft's API; without THRESHOLD, snapshots at the library's default.
+# With THRESHOLD 0 (snapshots off) the row is also compared with
+# "bare raft nosnap".
+lib() {
+    local label=$1 w=$2 n=$3 s=${4:-}
+    three libjacoraft "$LIB" --inflight "$w" --count "$n" \
+        ${s:+--snapshot-threshold "$s"} --timeout-ms 90000
+    record "$label" "$w" "$w" "$JSON" "$([[ $s == 0 ]] && echo "$w")"
 }
 
 echo "(b) bare canonical/raft, 3 processes"
@@ -199,6 +226,14 @@ raw "bare raft nosnap" 1 1 "$(scaled 5000)" 0
 raw "bare raft nosnap" 16 1 "$(scaled 40000)" 0
 raw "bare raft nosnap" 256 1 "$(scaled 150000)" 0
 raw "bare raft" 16 64 "$(scaled 300000)" 1024
+
+echo "(b') libjacoraft API (jr_apply), 3 processes"
+lib libjacoraft 1 "$(scaled 5000)"
+lib libjacoraft 16 "$(scaled 40000)"
+lib libjacoraft 256 "$(scaled 150000)"
+lib "libjacoraft nosnap" 1 "$(scaled 5000)" 0
+lib "libjacoraft nosnap" 16 "$(scaled 40000)" 0
+lib "libjacoraft nosnap" 256 "$(scaled 150000)" 0
 
 # ---------------------------------------------------------------- (c)
 KV_PIDS=()
@@ -253,7 +288,7 @@ kv_leader() {
     done
 }
 
-# kvrun LABEL INFLIGHT BASELINE COUNT SERVERS
+# kvrun LABEL INFLIGHT BASELINE COUNT SERVERS [NOSNAP_BASELINE]
 kvrun() {
     local json
     if ! json=$("$KVLOAD" --servers "$5" --inflight "$2" --count "$4" \
@@ -261,7 +296,7 @@ kvrun() {
         show_logs "$KV_DIR"/log*
         die "kvload failed at inflight $2"
     fi
-    record "$1" "$2" "$3" "$json"
+    record "$1" "$2" "$3" "$json" "${6:-}"
 }
 
 echo "(c) kvstore example, 3 processes, kvload"
@@ -288,7 +323,7 @@ kv_leader
 LEADER_ADDR=127.0.0.1:${KV_CLIENT[KV_LEADER]}
 "$KVLOAD" --servers "$LEADER_ADDR" --inflight 16 --count 300 --prefix w \
     --json >/dev/null
-kvrun "kvstore nosnap" 1 1 "$(scaled 10000)" "$LEADER_ADDR"
+kvrun "kvstore nosnap" 1 1 "$(scaled 10000)" "$LEADER_ADDR" 1
 stop_pids "${KV_PIDS[@]}"
 rm -rf "$KV_DIR"
 
@@ -429,12 +464,16 @@ echo
 echo "Writes of 100-byte values, 3 nodes on 127.0.0.1, data on disk" \
     "($(nproc) cores; one run each, noisy)."
 echo "x raw: ratio to bare canonical/raft (snapshots every 1024) at the" \
-    "same concurrency; for p50/p99, >1 means slower."
+    "same concurrency; for p50/p99, >1 means slower. libjacoraft: the" \
+    "same load through jr_apply (library default: snapshots every 8192)."
 awk -F'|' '
     { sys[NR] = $1; conc[NR] = $2; base[NR] = $3; ps[NR] = $4;
       p50[NR] = $5; p99[NR] = $6; mx[NR] = $7
+      ns[NR] = $8
       if ($1 == "bare raft" && $3 != "") {
-          bps[$3] = $4; b50[$3] = $5; b99[$3] = $6 } }
+          bps[$3] = $4; b50[$3] = $5; b99[$3] = $6 }
+      if ($1 == "bare raft nosnap" && $3 != "") {
+          nps[$3] = $4; n50[$3] = $5; n99[$3] = $6 } }
     function ratio(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
     END {
         hdr = "%-18s %6s %9s %8s %8s %8s | %7s %7s %7s\n"
@@ -450,6 +489,21 @@ awk -F'|' '
             } else { r1 = r2 = r3 = "-" }
             printf hdr, sys[i], conc[i], ps[i], p50[i], p99[i], mx[i],
                 r1, r2, r3
+        }
+        first = 1
+        for (i = 1; i <= NR; i++) {
+            b = ns[i]
+            if (b == "" || !(b in nps)) { continue }
+            if (first) {
+                printf "\nx nosnap: snapshots off on both sides, ratio to" \
+                    " bare raft nosnap at the same concurrency\n"
+                printf "%-18s %6s | %7s %7s %7s\n", "system", "conc",
+                    "w/s x", "p50 x", "p99 x"
+                first = 0
+            }
+            printf "%-18s %6s | %7s %7s %7s\n", sys[i], conc[i],
+                ratio(ps[i], nps[b]), ratio(p50[i], n50[b]),
+                ratio(p99[i], n99[b])
         }
     }' "$RESULTS"
 F50=$(jget "$FLOOR_JSON" fdatasync_p50_us)
