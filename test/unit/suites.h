@@ -12,5 +12,6 @@ Suite *raft_contract_suite(void);
 Suite *raftmsg_suite(void);
 Suite *snapstore_suite(void);
 Suite *metastore_suite(void);
+Suite *logstore_suite(void);
 
 #endif
