@@ -308,6 +308,11 @@ int jr__rpc_send_raft(struct jr_node *n,
                       raft_io_send_cb cb);
 /* Run the callbacks of sends that failed; once per loop turn. */
 void jr__rpc_flush(struct jr_node *n);
+/* True while a connection is open or closing, or a send callback is due:
+ * raft may not be closed before (io.c). */
+bool jr__rpc_busy(struct jr_node *n);
+/* rpc.c tells io.c when its last stream has closed. */
+void jr__io_rpc_drained(struct jr_node *n);
 /* False if nothing sent on it can have reached the peer. */
 bool jr__conn_was_connected(const struct jr__conn *c);
 

@@ -56,6 +56,7 @@ struct send_req {
 
 struct jr__rpc {
     queue conns;
+    unsigned open_streams; /* streams given to rpc and not closed yet */
     queue send_failed; /* sends to complete with an error next turn */
     struct rpc_peer *peers;
     unsigned n_peers;
@@ -85,8 +86,14 @@ static void conn_unref(struct jr__conn *c)
 static void conn_closed_cb(uv_handle_t *h)
 {
     struct jr__conn *c = h->data;
+    struct jr_node *n = c->node;
     raft_free(h);
     conn_unref(c);
+    /* Every write callback of a stream runs before its close callback: with
+     * no stream left, raft has heard about every message it sent. */
+    if (--n->rpc->open_streams == 0) {
+        jr__io_rpc_drained(n);
+    }
 }
 
 static void send_req_free(struct send_req *s)
@@ -456,6 +463,7 @@ static void send_start(struct jr__conn *c, struct send_req *s)
 
 static int conn_start(struct jr__conn *c, uv_stream_t *stream)
 {
+    c->node->rpc->open_streams++;
     c->stream = stream;
     c->connected = true;
     stream->data = c;
@@ -499,6 +507,7 @@ static void dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
     if (c->closing) {
         if (stream != NULL) {
             stream->data = c;
+            c->node->rpc->open_streams++;
             uv_close((uv_handle_t *)stream, conn_closed_cb);
         } else {
             conn_unref(c);
@@ -750,6 +759,13 @@ int jr__rpc_init(struct jr_node *n)
     QUEUE_INIT(&n->rpc->conns);
     QUEUE_INIT(&n->rpc->send_failed);
     return 0;
+}
+
+bool jr__rpc_busy(struct jr_node *n)
+{
+    return n->rpc != NULL &&
+           (n->rpc->open_streams > 0 || !QUEUE_IS_EMPTY(&n->rpc->conns) ||
+            !QUEUE_IS_EMPTY(&n->rpc->send_failed));
 }
 
 void jr__rpc_close(struct jr_node *n)
