@@ -325,7 +325,9 @@ void jr__rpc_flush(struct jr_node *n)
         int status = s->status;
         QUEUE_REMOVE(q);
         send_req_free(s);
-        cb(req, status);
+        if (cb != NULL) {
+            cb(req, status);
+        }
     }
 }
 
@@ -447,7 +449,10 @@ static void send_write_cb(uv_write_t *w, int status)
     struct raft_io_send *req = s->req;
     raft_io_send_cb cb = s->cb;
     send_req_free(s);
-    cb(req, status == 0 ? 0 : RAFT_NOCONNECTION);
+    /* raft sends TimeoutNow (leadership transfer) without a callback. */
+    if (cb != NULL) {
+        cb(req, status == 0 ? 0 : RAFT_NOCONNECTION);
+    }
 }
 
 static void send_start(struct jr__conn *c, struct send_req *s)
