@@ -13,7 +13,14 @@ snap=$(status_field "$leader" snapshot_index)
 [ "$snap" -gt 0 ] || fail "no snapshot taken (snapshot_index $snap)"
 log "snapshot at $snap, commit $(status_field "$leader" commit_index)"
 
-for i in 1 2 3; do stop_node "$i"; done
+# The leader first: SIGTERM hands leadership over (TimeoutNow) and exits 0.
+stop_node "$leader"
+rest=()
+for i in 1 2 3; do [ "$i" != "$leader" ] && rest+=("$i"); done
+NOT_LEADER=$leader wait_leader "${rest[@]}" >/dev/null
+grep -q "leadership transferred to node" "$WORK/log$leader" ||
+    fail "the stopping leader did not hand leadership over"
+for i in "${rest[@]}"; do stop_node "$i"; done
 start_cluster --snapshot-threshold 500 --snapshot-trailing 100
 for i in 1 2 3; do wait_client "$i"; done
 leader=$(wait_leader 1 2 3)
