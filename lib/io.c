@@ -1,282 +1,837 @@
-/* io.c: the raft_io the node runs on. For now the disk and network work is
- * canonical/raft's libuv backend (raft_uv) over our transport; this file is
- * the one place that sets it up, so that replacing the backend touches
- * nothing else. The wrapper forwards every call and observes received
- * messages to know which peers are alive (the quorum_lost diagnosis). */
+/* io.c: libjacoraft's own raft_io: the log store (logstore.c), the snapshot
+ * store (snapstore.c), term and vote (metastore.c) and the library's
+ * connections (rpc.c), on the node's libuv loop. Disk work never runs on the
+ * loop thread except the rare term/vote update, which raft requires to be
+ * durable before it goes on (Figure 3.1). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "jr_internal.h"
+#include "logstore.h"
+#include "metastore.h"
+#include "snapstore.h"
 
 #define SEGMENT_SIZE (8u << 20)
+#define SNAPSHOTS_KEPT 2
 
-static struct raft_io *inner(struct raft_io *io)
+struct io_state {
+    struct jr_node *node;
+    struct jr__logstore *log;
+    struct jr__raft_meta meta;
+    uint64_t next_index; /* index the next append gets */
+    uv_timer_t tick;
+    unsigned tick_ms;
+    uint64_t rand_state;
+    unsigned work_pending; /* snapshot puts/gets and async work in flight */
+    bool closing;
+    raft_io_close_cb close_cb;
+};
+
+static struct io_state *state_of(struct raft_io *io)
 {
-    return &((struct jr_node *)io->impl)->backend;
+    return ((struct jr_node *)io->impl)->io_state;
 }
 
-static int w_init(struct raft_io *io, raft_id id, const char *address)
+static int raft_code(int jr_code)
 {
-    struct raft_io *b = inner(io);
-    int rv = b->init(b, id, address);
-    if (rv != 0) {
-        memcpy(io->errmsg, b->errmsg, sizeof io->errmsg);
+    switch (jr_code) {
+        case 0: return 0;
+        case JR_ENOMEM: return RAFT_NOMEM;
+        case JR_ENOSPACE: return RAFT_NOSPACE;
+        case JR_ECORRUPT: return RAFT_CORRUPT;
+        case JR_ECANCELED: return RAFT_CANCELED;
+        case JR_ENOTFOUND: return RAFT_NOTFOUND;
+        case JR_EINVAL: return RAFT_INVALID;
+        default: return RAFT_IOERR;
     }
+}
+
+static void store_log(void *data, int level, const char *msg)
+{
+    jr__log(data, level, "%s", msg);
+}
+
+static int open_log(struct jr_node *n, struct jr__logstore **out, char *errmsg)
+{
+    struct jr__logstore_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.dir = n->raft_dir;
+    cfg.segment_size = SEGMENT_SIZE;
+    cfg.log = store_log;
+    cfg.log_data = n;
+    return jr__logstore_open(&n->loop, &cfg, out, errmsg);
+}
+
+/* ---- init, load, bootstrap, recover ---- */
+
+static int io_init(struct raft_io *io, raft_id id, const char *address)
+{
+    (void)io;
+    (void)id;
+    (void)address;
+    return 0;
+}
+
+/* Run the loop until *done: only before the node's thread runs it (open,
+ * bootstrap, recover happen on the caller's thread then). */
+static void run_until(struct jr_node *n, const bool *done)
+{
+    while (!*done) {
+        (void)uv_run(&n->loop, UV_RUN_ONCE);
+    }
+}
+
+struct sync_op {
+    bool done;
+    int status;
+    char errmsg[JR_ERRMSG_SIZE];
+};
+
+static void sync_cb(void *arg, int status, const char *errmsg)
+{
+    struct sync_op *op = arg;
+    op->status = status;
+    (void)snprintf(op->errmsg, sizeof op->errmsg, "%s",
+                   errmsg != NULL ? errmsg : "");
+    op->done = true;
+}
+
+static void sync_close_cb(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+static void free_entries(struct raft_entry *entries, size_t n)
+{
+    void *batch = NULL;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (entries[i].batch != batch) {
+            batch = entries[i].batch;
+            raft_free(batch);
+        }
+    }
+    raft_free(entries);
+}
+
+/* Append one configuration entry to the log on disk, outside of raft
+ * (bootstrap and recover). expect_empty: refuse a log that has entries. */
+static int append_configuration(struct jr_node *n,
+                                const struct raft_configuration *conf,
+                                uint64_t term,
+                                bool expect_empty,
+                                char *errmsg)
+{
+    struct jr__logstore *log;
+    struct raft_entry *entries = NULL, entry;
+    struct sync_op op = {false, 0, ""};
+    size_t n_entries = 0;
+    uint64_t start;
+    bool closed = false;
+    int rv;
+
+    rv = open_log(n, &log, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = jr__logstore_load(log, &start, &entries, &n_entries, errmsg);
+    if (rv != 0) {
+        goto out;
+    }
+    free_entries(entries, n_entries);
+    if (expect_empty && jr__logstore_last_index(log) != 0) {
+        jr__errf(errmsg, "the raft log in %s is not empty", n->raft_dir);
+        rv = JR_ESTATE;
+        goto out;
+    }
+    entry.term = term;
+    entry.type = RAFT_CHANGE;
+    entry.batch = NULL;
+    rv = raft_configuration_encode(conf, &entry.buf);
+    if (rv != 0) {
+        rv = JR_ENOMEM;
+        goto out;
+    }
+    rv = jr__logstore_append(log, jr__logstore_last_index(log) + 1, &entry, 1,
+                             sync_cb, &op);
+    if (rv == 0) {
+        run_until(n, &op.done);
+        rv = op.status;
+        if (rv != 0) {
+            jr__errf(errmsg, "%s", op.errmsg);
+        }
+    }
+    raft_free(entry.buf.base);
+out:
+    jr__logstore_close(log, sync_close_cb, &closed);
+    run_until(n, &closed);
     return rv;
 }
 
-static void w_close_done(struct raft_io *b)
+static int io_bootstrap(struct raft_io *io, const struct raft_configuration *c)
 {
-    struct jr_node *n = b->data;
-    if (n->io_close_cb != NULL) {
-        n->io_close_cb(&n->io);
+    struct io_state *s = state_of(io);
+    struct jr_node *n = s->node;
+    struct jr__raft_meta meta;
+    char errmsg[JR_ERRMSG_SIZE];
+    int rv;
+    rv = jr__metastore_load(n->raft_dir, &meta, errmsg);
+    if (rv == 0 && meta.term != 0) {
+        return RAFT_CANTBOOTSTRAP;
     }
-}
-
-static void w_close(struct raft_io *io, raft_io_close_cb cb)
-{
-    struct raft_io *b = inner(io);
-    /* raft keeps its own pointer in io->data, so the callback is kept in
-     * the node. */
-    ((struct jr_node *)io->impl)->io_close_cb = cb;
-    b->close(b, w_close_done);
-}
-
-static int w_load(struct raft_io *io,
-                  raft_term *term,
-                  raft_id *voted_for,
-                  struct raft_snapshot **snapshot,
-                  raft_index *start_index,
-                  struct raft_entry *entries[],
-                  size_t *n_entries)
-{
-    struct raft_io *b = inner(io);
-    int rv =
-        b->load(b, term, voted_for, snapshot, start_index, entries, n_entries);
+    if (rv == 0) {
+        rv = append_configuration(n, c, 1, true, errmsg);
+        if (rv == JR_ESTATE) {
+            return RAFT_CANTBOOTSTRAP;
+        }
+    }
+    if (rv == 0) {
+        /* Term 1 last: a crash before it leaves a log whose bootstrap is
+         * simply done again. */
+        meta.term = 1;
+        meta.vote = 0;
+        rv = jr__metastore_store(n->raft_dir, &meta, errmsg);
+    }
     if (rv != 0) {
-        memcpy(io->errmsg, b->errmsg, sizeof io->errmsg);
+        (void)snprintf(io->errmsg, sizeof io->errmsg, "%s", errmsg);
+        return raft_code(rv);
     }
-    return rv;
+    s->meta = meta;
+    return 0;
 }
 
-static void w_tick(struct raft_io *b)
+static int io_recover(struct raft_io *io, const struct raft_configuration *c)
 {
-    struct jr_node *n = b->data;
+    struct io_state *s = state_of(io);
+    struct jr_node *n = s->node;
+    struct jr__raft_meta meta;
+    char errmsg[JR_ERRMSG_SIZE];
+    int rv = jr__metastore_load(n->raft_dir, &meta, errmsg);
+    if (rv == 0) {
+        rv = append_configuration(n, c, meta.term > 0 ? meta.term : 1, false,
+                                  errmsg);
+    }
+    if (rv != 0) {
+        (void)snprintf(io->errmsg, sizeof io->errmsg, "%s", errmsg);
+        return raft_code(rv);
+    }
+    return 0;
+}
+
+static int load_snapshot(struct jr_node *n,
+                         struct raft_snapshot **out,
+                         char *errmsg)
+{
+    struct jr__snapshot_info info;
+    struct raft_snapshot *snap;
+    struct raft_buffer data;
+    int rv;
+    *out = NULL;
+    rv = jr__snapstore_latest(n->raft_dir, &info, errmsg);
+    if (rv == JR_ENOTFOUND) {
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    rv = jr__snapstore_read(n->raft_dir, &info, &data, errmsg);
+    if (rv != 0) {
+        raft_configuration_close(&info.conf);
+        return rv;
+    }
+    snap = raft_calloc(1, sizeof *snap);
+    if (snap == NULL ||
+        (snap->bufs = raft_malloc(sizeof *snap->bufs)) == NULL) {
+        raft_free(snap);
+        raft_free(data.base);
+        raft_configuration_close(&info.conf);
+        return JR_ENOMEM;
+    }
+    snap->index = info.index;
+    snap->term = info.term;
+    snap->configuration = info.conf;
+    snap->configuration_index = info.conf_index;
+    snap->bufs[0] = data;
+    snap->n_bufs = 1;
+    *out = snap;
+    return 0;
+}
+
+static void snapshot_free(struct raft_snapshot *snap)
+{
+    unsigned i;
+    if (snap == NULL) {
+        return;
+    }
+    raft_configuration_close(&snap->configuration);
+    for (i = 0; i < snap->n_bufs; i++) {
+        raft_free(snap->bufs[i].base);
+    }
+    raft_free(snap->bufs);
+    raft_free(snap);
+}
+
+static int io_load(struct raft_io *io,
+                   raft_term *term,
+                   raft_id *voted_for,
+                   struct raft_snapshot **snapshot,
+                   raft_index *start_index,
+                   struct raft_entry *entries[],
+                   size_t *n_entries)
+{
+    struct io_state *s = state_of(io);
+    struct jr_node *n = s->node;
+    char errmsg[JR_ERRMSG_SIZE];
+    uint64_t start;
+    int rv;
+
+    rv = jr__metastore_load(n->raft_dir, &s->meta, errmsg);
+    if (rv == 0) {
+        rv = load_snapshot(n, snapshot, errmsg);
+    }
+    if (rv == 0) {
+        rv = open_log(n, &s->log, errmsg);
+    }
+    if (rv == 0) {
+        rv = jr__logstore_load(s->log, &start, entries, n_entries, errmsg);
+        if (rv != 0) {
+            snapshot_free(*snapshot);
+            *snapshot = NULL;
+        }
+    }
+    if (rv == 0 && *snapshot != NULL && *n_entries > 0 &&
+        start > (*snapshot)->index + 1) {
+        jr__errf(errmsg,
+                 "the log in %s starts at index %llu, after the snapshot at "
+                 "%llu: entries are missing; wipe the data directory and "
+                 "rejoin the node",
+                 n->raft_dir, (unsigned long long)start,
+                 (unsigned long long)(*snapshot)->index);
+        free_entries(*entries, *n_entries);
+        snapshot_free(*snapshot);
+        *snapshot = NULL;
+        rv = JR_ECORRUPT;
+    }
+    if (rv != 0) {
+        (void)snprintf(io->errmsg, sizeof io->errmsg, "%s", errmsg);
+        jr__errorf(n, "%s", errmsg);
+        return raft_code(rv);
+    }
+    if (*n_entries == 0 && *snapshot != NULL) {
+        start = (*snapshot)->index + 1;
+    }
+    *term = s->meta.term;
+    *voted_for = s->meta.vote;
+    *start_index = start;
+    s->next_index = start + *n_entries;
+    if (*snapshot != NULL && s->next_index <= (*snapshot)->index) {
+        s->next_index = (*snapshot)->index + 1;
+    }
+    return 0;
+}
+
+/* ---- start, tick, time, random ---- */
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct jr_node *n = t->data;
     n->io_tick_cb(&n->io);
 }
 
-static void w_recv(struct raft_io *b, struct raft_message *msg)
+static int io_start(struct raft_io *io,
+                    unsigned msecs,
+                    raft_io_tick_cb tick,
+                    raft_io_recv_cb recv)
 {
-    struct jr_node *n = b->data;
-    jr__contact_seen(n, msg->server_id);
-    n->io_recv_cb(&n->io, msg);
-}
-
-static int w_start(struct raft_io *io,
-                   unsigned msecs,
-                   raft_io_tick_cb tick,
-                   raft_io_recv_cb recv)
-{
-    struct raft_io *b = inner(io);
-    struct jr_node *n = io->impl;
+    struct io_state *s = state_of(io);
+    struct jr_node *n = s->node;
+    char errmsg[JR_ERRMSG_SIZE];
+    int rv;
     n->io_tick_cb = tick;
     n->io_recv_cb = recv;
-    return b->start(b, msecs, w_tick, w_recv);
-}
-
-static int w_bootstrap(struct raft_io *io, const struct raft_configuration *c)
-{
-    struct raft_io *b = inner(io);
-    int rv = b->bootstrap(b, c);
+    rv = jr__transport_listen(n, errmsg);
     if (rv != 0) {
-        memcpy(io->errmsg, b->errmsg, sizeof io->errmsg);
+        jr__errf(n->start_errmsg, "%s", errmsg);
+        return RAFT_IOERR;
     }
-    return rv;
+    s->tick.data = n;
+    (void)uv_timer_start(&s->tick, tick_cb, msecs, msecs);
+    return 0;
 }
 
-static int w_recover(struct raft_io *io, const struct raft_configuration *c)
+static raft_time io_time(struct raft_io *io)
 {
-    struct raft_io *b = inner(io);
-    return b->recover(b, c);
+    return uv_now(&state_of(io)->node->loop);
 }
 
-static int w_set_term(struct raft_io *io, raft_term term)
+static int io_random(struct raft_io *io, int min, int max)
 {
-    struct raft_io *b = inner(io);
-    return b->set_term(b, term);
+    struct io_state *s = state_of(io);
+    /* xorshift64: election timeouts only need to differ between nodes. */
+    s->rand_state ^= s->rand_state << 13;
+    s->rand_state ^= s->rand_state >> 7;
+    s->rand_state ^= s->rand_state << 17;
+    return min + (int)(s->rand_state % (uint64_t)(max - min + 1));
 }
 
-static int w_set_vote(struct raft_io *io, raft_id id)
+/* ---- term and vote ---- */
+
+static int store_meta(struct raft_io *io, const struct jr__raft_meta *m)
 {
-    struct raft_io *b = inner(io);
-    return b->set_vote(b, id);
+    struct io_state *s = state_of(io);
+    char errmsg[JR_ERRMSG_SIZE];
+    int rv = jr__metastore_store(s->node->raft_dir, m, errmsg);
+    if (rv != 0) {
+        (void)snprintf(io->errmsg, sizeof io->errmsg, "%s", errmsg);
+        jr__errorf(s->node, "%s", errmsg);
+        return raft_code(rv);
+    }
+    s->meta = *m;
+    return 0;
 }
 
-static int w_send(struct raft_io *io,
-                  struct raft_io_send *req,
-                  const struct raft_message *m,
-                  raft_io_send_cb cb)
+static int io_set_term(struct raft_io *io, raft_term term)
 {
-    /* Messages travel on the library's own connections (rpc.c), not on
-     * raft_uv's: msgpack frames, TCP_NODELAY, one handshake. */
+    struct jr__raft_meta m = {term, 0};
+    return store_meta(io, &m);
+}
+
+static int io_set_vote(struct raft_io *io, raft_id id)
+{
+    struct jr__raft_meta m = state_of(io)->meta;
+    m.vote = id;
+    return store_meta(io, &m);
+}
+
+/* ---- network ---- */
+
+static int io_send(struct raft_io *io,
+                   struct raft_io_send *req,
+                   const struct raft_message *m,
+                   raft_io_send_cb cb)
+{
     return jr__rpc_send_raft(io->impl, req, m, cb);
 }
 
-/* An append made as leader, counted until it completes so that the node
- * can defer raft_close until none is queued (see jr__close_raft). */
-struct w_append_req {
-    struct raft_io_append req; /* the one the backend sees */
-    struct raft_io_append *outer;
+/* ---- the log ---- */
+
+struct append_req {
+    struct raft_io_append *req;
     raft_io_append_cb cb;
     struct jr_node *node;
+    bool leader; /* counted in leader_appends (see jr__close_raft) */
 };
 
-static void w_append_cb(struct raft_io_append *req, int status)
+static void append_cb(void *arg, int status, const char *errmsg)
 {
-    struct w_append_req *w = req->data;
-    struct jr_node *n = w->node;
-    struct raft_io_append *outer = w->outer;
-    raft_io_append_cb cb = w->cb;
-    raft_free(w);
-    n->leader_appends--;
-    outer->cb = cb;
-    cb(outer, status);
-    if (n->leader_appends == 0) {
+    struct append_req *a = arg;
+    struct jr_node *n = a->node;
+    struct raft_io_append *req = a->req;
+    raft_io_append_cb cb = a->cb;
+    bool leader = a->leader;
+    raft_free(a);
+    if (status != 0) {
+        jr__errorf(n, "%s", errmsg);
+    }
+    if (leader) {
+        n->leader_appends--;
+    }
+    cb(req, raft_code(status));
+    if (leader && n->leader_appends == 0) {
         jr__appends_drained(n);
     }
 }
 
-static int w_append(struct raft_io *io,
-                    struct raft_io_append *req,
-                    const struct raft_entry entries[],
-                    unsigned n,
-                    raft_io_append_cb cb)
+static int io_append(struct raft_io *io,
+                     struct raft_io_append *req,
+                     const struct raft_entry entries[],
+                     unsigned count,
+                     raft_io_append_cb cb)
 {
-    struct raft_io *b = inner(io);
-    struct jr_node *node = io->impl;
-    struct w_append_req *w;
+    struct io_state *s = state_of(io);
+    struct jr_node *n = s->node;
+    struct append_req *a = raft_malloc(sizeof *a);
     int rv;
-    if (node->raft.state != RAFT_LEADER) {
-        /* A follower's canceled append does not truncate the log. */
-        return b->append(b, req, entries, n, cb);
-    }
-    w = raft_malloc(sizeof *w);
-    if (w == NULL) {
+    if (a == NULL) {
         return RAFT_NOMEM;
     }
-    w->req.data = w;
-    w->outer = req;
-    w->cb = cb;
-    w->node = node;
-    rv = b->append(b, &w->req, entries, n, w_append_cb);
+    a->req = req;
+    a->cb = cb;
+    a->node = n;
+    a->leader = n->raft.state == RAFT_LEADER;
+    rv = jr__logstore_append(s->log, s->next_index, entries, count, append_cb,
+                             a);
     if (rv != 0) {
-        memcpy(io->errmsg, b->errmsg, sizeof io->errmsg);
-        raft_free(w);
-        return rv;
+        raft_free(a);
+        return raft_code(rv);
     }
-    node->leader_appends++;
+    if (a->leader) {
+        n->leader_appends++;
+    }
+    s->next_index += count;
     return 0;
 }
 
-static int w_truncate(struct raft_io *io, raft_index index)
+static void truncate_cb(void *arg, int status, const char *errmsg)
 {
-    struct raft_io *b = inner(io);
-    return b->truncate(b, index);
+    struct jr_node *n = arg;
+    if (status != 0) {
+        jr__errorf(n, "truncate the log: %s", errmsg);
+    }
 }
 
-static int w_snapshot_put(struct raft_io *io,
-                          unsigned trailing,
-                          struct raft_io_snapshot_put *req,
-                          const struct raft_snapshot *s,
-                          raft_io_snapshot_put_cb cb)
+static int io_truncate(struct raft_io *io, raft_index index)
 {
-    struct raft_io *b = inner(io);
-    return b->snapshot_put(b, trailing, req, s, cb);
+    struct io_state *s = state_of(io);
+    int rv = jr__logstore_truncate(s->log, index, truncate_cb, s->node);
+    if (rv != 0) {
+        return raft_code(rv);
+    }
+    s->next_index = index;
+    return 0;
 }
 
-static int w_snapshot_get(struct raft_io *io,
-                          struct raft_io_snapshot_get *req,
-                          raft_io_snapshot_get_cb cb)
+/* ---- snapshots ---- */
+
+struct put_req {
+    uv_work_t work;
+    struct jr_node *node;
+    struct raft_io_snapshot_put *req;
+    raft_io_snapshot_put_cb cb;
+    const struct raft_snapshot *snapshot;
+    unsigned trailing;
+    int status;
+    char errmsg[JR_ERRMSG_SIZE];
+};
+
+static void put_work(uv_work_t *w)
 {
-    struct raft_io *b = inner(io);
-    return b->snapshot_get(b, req, cb);
+    struct put_req *p = w->data;
+    struct jr__snapshot_info info;
+    memset(&info, 0, sizeof info);
+    info.index = p->snapshot->index;
+    info.term = p->snapshot->term;
+    info.conf_index = p->snapshot->configuration_index;
+    info.conf = p->snapshot->configuration;
+    p->status =
+        jr__snapstore_put(p->node->raft_dir, &info, p->snapshot->bufs,
+                          p->snapshot->n_bufs, SNAPSHOTS_KEPT, p->errmsg);
 }
 
-static raft_time w_time(struct raft_io *io)
+static void put_finish(struct put_req *p, int status)
 {
-    struct raft_io *b = inner(io);
-    return b->time(b);
+    struct jr_node *n = p->node;
+    struct raft_io_snapshot_put *req = p->req;
+    raft_io_snapshot_put_cb cb = p->cb;
+    n->io_state->work_pending--;
+    raft_free(p);
+    cb(req, raft_code(status));
 }
 
-static int w_random(struct raft_io *io, int min, int max)
+static void put_reset_cb(void *arg, int status, const char *errmsg)
 {
-    struct raft_io *b = inner(io);
-    return b->random(b, min, max);
+    struct put_req *p = arg;
+    if (status != 0) {
+        jr__errorf(p->node, "discard the log after a snapshot install: %s",
+                   errmsg);
+    }
+    put_finish(p, status);
 }
 
-static int w_async_work(struct raft_io *io,
-                        struct raft_io_async_work *req,
-                        raft_io_async_work_cb cb)
+static void put_after_work(uv_work_t *w, int uv_status)
 {
-    struct raft_io *b = inner(io);
-    return b->async_work(b, req, cb);
+    struct put_req *p = w->data;
+    struct jr_node *n = p->node;
+    struct io_state *s = n->io_state;
+    uint64_t index = p->snapshot->index;
+    int rv;
+    if (uv_status != 0 && p->status == 0) {
+        p->status = JR_ECANCELED;
+    }
+    if (p->status != 0) {
+        jr__errorf(n, "snapshot at index %llu: %s", (unsigned long long)index,
+                   p->errmsg);
+        put_finish(p, p->status);
+        return;
+    }
+    if (p->trailing == 0) {
+        /* Installed from the leader: the log before it is discarded. */
+        rv = jr__logstore_reset(s->log, index + 1, put_reset_cb, p);
+        if (rv != 0) {
+            put_finish(p, rv);
+            return;
+        }
+        s->next_index = index + 1;
+        return;
+    }
+    if (index > p->trailing) {
+        jr__logstore_compact(s->log, index - p->trailing + 1);
+    }
+    put_finish(p, 0);
+}
+
+static int io_snapshot_put(struct raft_io *io,
+                           unsigned trailing,
+                           struct raft_io_snapshot_put *req,
+                           const struct raft_snapshot *snapshot,
+                           raft_io_snapshot_put_cb cb)
+{
+    struct io_state *s = state_of(io);
+    struct put_req *p = raft_calloc(1, sizeof *p);
+    int rv;
+    if (p == NULL) {
+        return RAFT_NOMEM;
+    }
+    p->node = s->node;
+    p->req = req;
+    p->cb = cb;
+    p->snapshot = snapshot;
+    p->trailing = trailing;
+    p->work.data = p;
+    /* Written by a worker thread: a snapshot never stalls the loop. */
+    rv = uv_queue_work(&s->node->loop, &p->work, put_work, put_after_work);
+    if (rv != 0) {
+        raft_free(p);
+        return RAFT_IOERR;
+    }
+    s->work_pending++;
+    return 0;
+}
+
+struct get_req {
+    uv_work_t work;
+    struct jr_node *node;
+    struct raft_io_snapshot_get *req;
+    raft_io_snapshot_get_cb cb;
+    struct raft_snapshot *snapshot;
+    int status;
+    char errmsg[JR_ERRMSG_SIZE];
+};
+
+static void get_work(uv_work_t *w)
+{
+    struct get_req *g = w->data;
+    g->status = load_snapshot(g->node, &g->snapshot, g->errmsg);
+    if (g->status == 0 && g->snapshot == NULL) {
+        g->status = JR_ENOTFOUND;
+        jr__errf(g->errmsg, "no snapshot in %s", g->node->raft_dir);
+    }
+}
+
+static void get_after_work(uv_work_t *w, int uv_status)
+{
+    struct get_req *g = w->data;
+    struct jr_node *n = g->node;
+    struct raft_io_snapshot_get *req = g->req;
+    raft_io_snapshot_get_cb cb = g->cb;
+    struct raft_snapshot *snap = g->snapshot;
+    int status = uv_status != 0 ? JR_ECANCELED : g->status;
+    if (status != 0) {
+        jr__errorf(n, "read the snapshot to send: %s", g->errmsg);
+        snapshot_free(snap);
+        snap = NULL;
+    }
+    n->io_state->work_pending--;
+    raft_free(g);
+    cb(req, snap, raft_code(status));
+}
+
+static int io_snapshot_get(struct raft_io *io,
+                           struct raft_io_snapshot_get *req,
+                           raft_io_snapshot_get_cb cb)
+{
+    struct io_state *s = state_of(io);
+    struct get_req *g = raft_calloc(1, sizeof *g);
+    int rv;
+    if (g == NULL) {
+        return RAFT_NOMEM;
+    }
+    g->node = s->node;
+    g->req = req;
+    g->cb = cb;
+    g->work.data = g;
+    rv = uv_queue_work(&s->node->loop, &g->work, get_work, get_after_work);
+    if (rv != 0) {
+        raft_free(g);
+        return RAFT_IOERR;
+    }
+    s->work_pending++;
+    return 0;
+}
+
+/* ---- async work ---- */
+
+struct async_req {
+    uv_work_t work;
+    struct jr_node *node;
+    struct raft_io_async_work *req;
+    raft_io_async_work_cb cb;
+    int status;
+};
+
+static void async_work(uv_work_t *w)
+{
+    struct async_req *a = w->data;
+    a->status = a->req->work(a->req);
+}
+
+static void async_after(uv_work_t *w, int uv_status)
+{
+    struct async_req *a = w->data;
+    struct raft_io_async_work *req = a->req;
+    raft_io_async_work_cb cb = a->cb;
+    int status = uv_status != 0 ? RAFT_CANCELED : a->status;
+    a->node->io_state->work_pending--;
+    raft_free(a);
+    cb(req, status);
+}
+
+static int io_async_work(struct raft_io *io,
+                         struct raft_io_async_work *req,
+                         raft_io_async_work_cb cb)
+{
+    struct io_state *s = state_of(io);
+    struct async_req *a = raft_malloc(sizeof *a);
+    if (a == NULL) {
+        return RAFT_NOMEM;
+    }
+    a->node = s->node;
+    a->req = req;
+    a->cb = cb;
+    a->work.data = a;
+    if (uv_queue_work(&s->node->loop, &a->work, async_work, async_after) != 0) {
+        raft_free(a);
+        return RAFT_IOERR;
+    }
+    s->work_pending++;
+    return 0;
+}
+
+/* ---- close ---- */
+
+static void close_step(struct io_state *s);
+
+static void log_closed_cb(void *arg)
+{
+    struct io_state *s = arg;
+    s->log = NULL;
+    close_step(s);
+}
+
+static void tick_closed_cb(uv_handle_t *h)
+{
+    struct io_state *s = ((struct jr_node *)h->data)->io_state;
+    s->tick.data = NULL;
+    close_step(s);
+}
+
+static void transport_closed_cb(struct jr_node *n)
+{
+    close_step(n->io_state);
+}
+
+/* Close in order: stop accepting, flush the log (queued appends complete
+ * with their real status), then report. */
+static void close_step(struct io_state *s)
+{
+    struct jr_node *n = s->node;
+    raft_io_close_cb cb;
+    /* raft must hear about every message it sent before it is closed. */
+    jr__rpc_flush(n);
+    if (jr__rpc_busy(n)) {
+        return; /* jr__io_rpc_drained calls again */
+    }
+    if (jr__transport_is_open(n)) {
+        return; /* transport_closed_cb calls again */
+    }
+    if (s->tick.data != NULL) {
+        return;
+    }
+    if (s->log != NULL) {
+        jr__logstore_close(s->log, log_closed_cb, s);
+        return;
+    }
+    cb = s->close_cb;
+    s->close_cb = NULL;
+    if (cb != NULL) {
+        cb(&n->io);
+    }
+}
+
+static void io_close(struct raft_io *io, raft_io_close_cb cb)
+{
+    struct io_state *s = state_of(io);
+    struct jr_node *n = s->node;
+    s->closing = true;
+    s->close_cb = cb;
+    jr__rpc_close(n);
+    /* The tick timer handle exists from jr__io_init on; data marks it
+     * open. */
+    s->tick.data = n;
+    uv_close((uv_handle_t *)&s->tick, tick_closed_cb);
+    jr__transport_close(n, transport_closed_cb);
+}
+
+void jr__io_rpc_drained(struct jr_node *n)
+{
+    if (n->io_state != NULL && n->io_state->closing) {
+        close_step(n->io_state);
+    }
 }
 
 int jr__io_init(struct jr_node *n, struct jr_error *err)
 {
     struct raft_io *io = &n->io;
+    struct io_state *s = calloc(1, sizeof *s);
     int rv;
-    rv = jr__transport_init(n, &n->transport);
-    if (rv != 0) {
-        return jr__error_set(err, rv, "init transport");
+    if (s == NULL) {
+        return jr__error_set(err, JR_ENOMEM, "init storage: out of memory");
     }
-    rv = raft_uv_init(&n->backend, &n->loop, n->raft_dir, &n->transport);
-    if (rv != 0) {
-        jr__transport_close(&n->transport);
-        return jr__error_set(err, jr__err_from_raft(rv),
-                             "init storage in %s: %s", n->raft_dir,
-                             n->backend.errmsg);
+    s->node = n;
+    s->rand_state = uv_hrtime() ^ (n->cfg.id * 0x9e3779b97f4a7c15ULL);
+    if (s->rand_state == 0) {
+        s->rand_state = 1;
     }
-    raft_uv_set_segment_size(&n->backend, SEGMENT_SIZE);
-    (void)raft_uv_set_snapshot_compression(&n->backend, true);
-    /* Reconnect fast: a restarted peer should rejoin within a heartbeat or
-     * two, not the 1 s default. */
-    raft_uv_set_connect_retry_delay(&n->backend, 100);
-    /* Auto-recovery renames a segment it cannot read and starts without
-     * it: acknowledged entries would vanish silently. Refuse to start
-     * instead, naming the file. */
-    raft_uv_set_auto_recovery(&n->backend, false);
-    n->backend.data = n;
-
+    rv = uv_timer_init(&n->loop, &s->tick);
+    if (rv == 0) {
+        rv = jr__transport_init(n);
+    }
+    if (rv != 0) {
+        free(s);
+        return jr__error_set(err, JR_ENOMEM, "init transport");
+    }
+    n->io_state = s;
     memset(io, 0, sizeof *io);
     io->version = 2;
     io->impl = n;
-    io->init = w_init;
-    io->close = w_close;
-    io->load = w_load;
-    io->start = w_start;
-    io->bootstrap = w_bootstrap;
-    io->recover = w_recover;
-    io->set_term = w_set_term;
-    io->set_vote = w_set_vote;
-    io->send = w_send;
-    io->append = w_append;
-    io->truncate = w_truncate;
-    io->snapshot_put = w_snapshot_put;
-    io->snapshot_get = w_snapshot_get;
-    io->time = w_time;
-    io->random = w_random;
-    io->async_work = w_async_work;
+    io->init = io_init;
+    io->close = io_close;
+    io->load = io_load;
+    io->start = io_start;
+    io->bootstrap = io_bootstrap;
+    io->recover = io_recover;
+    io->set_term = io_set_term;
+    io->set_vote = io_set_vote;
+    io->send = io_send;
+    io->append = io_append;
+    io->truncate = io_truncate;
+    io->snapshot_put = io_snapshot_put;
+    io->snapshot_get = io_snapshot_get;
+    io->time = io_time;
+    io->random = io_random;
+    io->async_work = io_async_work;
     return 0;
 }
 
 void jr__io_close(struct jr_node *n)
 {
-    raft_uv_close(&n->backend);
-    jr__transport_close(&n->transport);
-}
-
-void jr__io_rpc_drained(struct jr_node *n)
-{
-    /* raft_uv waits for nothing of ours. */
-    (void)n;
+    struct io_state *s = n->io_state;
+    if (!uv_is_closing((uv_handle_t *)&s->tick)) {
+        /* raft never started or closed this io (jr_node_open failed). */
+        uv_close((uv_handle_t *)&s->tick, NULL);
+        (void)uv_run(&n->loop, UV_RUN_NOWAIT);
+    }
+    jr__transport_free(n);
+    free(n->io_state);
+    n->io_state = NULL;
 }

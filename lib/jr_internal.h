@@ -3,7 +3,6 @@
 #define JR_INTERNAL_H
 
 #include <raft.h>
-#include <raft/uv.h>
 #include <stdarg.h>
 #include <uv.h>
 
@@ -167,9 +166,9 @@ struct jr_node {
 
     /* canonical/raft and its I/O. */
     struct raft raft;
-    struct raft_io io;      /* io.c: the wrapper raft talks to */
-    struct raft_io backend; /* io.c: the disk + network backend */
-    struct raft_uv_transport transport;
+    struct raft_io io; /* io.c: libjacoraft's own raft_io */
+    struct io_state *io_state;
+    struct jr__transport *transport;
     struct raft_fsm raft_fsm;
     raft_io_tick_cb io_tick_cb; /* io.c: raft's callbacks, wrapped */
     raft_io_recv_cb io_recv_cb;
@@ -262,8 +261,12 @@ void jr__appends_drained(struct jr_node *n);
 
 /* transport.c */
 enum { JR__CONN_RPC = 2 }; /* 1 was raft_uv's own stream, retired */
-int jr__transport_init(struct jr_node *n, struct raft_uv_transport *t);
-void jr__transport_close(struct raft_uv_transport *t);
+int jr__transport_init(struct jr_node *n);
+int jr__transport_listen(struct jr_node *n, char *errmsg);
+/* Stop listening, cancel dials; cb once nothing is left open. */
+void jr__transport_close(struct jr_node *n, void (*cb)(struct jr_node *n));
+bool jr__transport_is_open(struct jr_node *n);
+void jr__transport_free(struct jr_node *n);
 /* Connect to address and send the preamble of kind; cb gets the stream. */
 struct jr__dial;
 typedef void (*jr__dial_cb)(struct jr__dial *d,

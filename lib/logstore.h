@@ -19,8 +19,8 @@ struct jr__logstore;
 typedef void (*jr__logstore_cb)(void *arg, int status, const char *errmsg);
 
 struct jr__logstore_config {
-    const char *dir;          /* directory of the segment files; exists */
-    size_t segment_size;      /* bytes preallocated per segment (>= 64 KiB) */
+    const char *dir;     /* directory of the segment files; exists */
+    size_t segment_size; /* bytes preallocated per segment (>= 64 KiB) */
     /* Fault injection for tests: when not NULL, called by the writer thread
      * before each write/fdatasync/fallocate/rename ("write", "sync",
      * "allocate", "rename"); a non-zero return is taken as that errno. */

@@ -169,12 +169,13 @@ static void raft_closed_cb(struct raft *r)
 }
 
 /* canonical/raft 0.15 crashes in raft_close when two or more of a
- * leader's appends are still queued in raft_uv: each canceled append
- * truncates the log from its own first index, so the second one truncates
- * past the end of the log and reads a freed entry reference (fixed upstream
- * after 0.15 by canonical/raft#352). Closing only once every append made as
- * leader has completed avoids it; once stopping, no new entries are
- * submitted, so the wait ends with the disk writes already in flight. */
+ * leader's appends fail at close (each failed append truncates the log from
+ * its own first index, so the second one truncates past the end of the log
+ * and reads a freed entry reference; fixed upstream after 0.15 by
+ * canonical/raft#352). raft_uv failed them; our log store completes queued
+ * appends at close, and closing only once every append made as leader has
+ * completed keeps it that way whatever the store does. Once stopping, no
+ * new entries are submitted, so the wait ends with the writes in flight. */
 void jr__close_raft(struct jr_node *n)
 {
     if (n->leader_appends > 0) {
@@ -198,9 +199,8 @@ static void deferred_close_cb(uv_timer_t *t)
 void jr__appends_drained(struct jr_node *n)
 {
     if (n->close_deferred) {
-        /* Not from inside raft_uv's completion callback: closing there
-         * would stop a handle that raft_uv is about to touch. The tick
-         * timer is idle while stopping. */
+        /* Not from inside the append's completion callback, which raft is
+         * still running. The tick timer is idle while stopping. */
         (void)uv_timer_start(&n->tick, deferred_close_cb, 0, 0);
     }
 }

@@ -57,7 +57,7 @@ struct send_req {
 struct jr__rpc {
     queue conns;
     unsigned open_streams; /* streams given to rpc and not closed yet */
-    queue send_failed; /* sends to complete with an error next turn */
+    queue send_failed;     /* sends to complete with an error next turn */
     struct rpc_peer *peers;
     unsigned n_peers;
     uint64_t leader_id; /* leader when requests were last forwarded */

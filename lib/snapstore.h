@@ -10,12 +10,12 @@
 #include <stdint.h>
 
 struct jr__snapshot_info {
-    uint64_t index;       /* last log index the snapshot covers */
-    uint64_t term;        /* its term */
-    uint64_t conf_index;  /* index of the configuration below */
+    uint64_t index;      /* last log index the snapshot covers */
+    uint64_t term;       /* its term */
+    uint64_t conf_index; /* index of the configuration below */
     struct raft_configuration conf;
-    uint64_t data_len;    /* uncompressed size of the state */
-    char file[128];       /* name of the file inside the directory */
+    uint64_t data_len; /* uncompressed size of the state */
+    char file[128];    /* name of the file inside the directory */
 };
 
 /* Write a snapshot of the state bufs[0..n-1] into dir, durably: stream the

@@ -1,9 +1,9 @@
-/* transport.c: the TCP transport under canonical/raft's libuv backend and
- * the library's RPC. One listening port per node; every connection opens
- * with a preamble (protocol version, kind, cluster id, sender id and
- * address) so that raft traffic and library RPCs share the port, and a peer
- * of another cluster is refused before any message is read. Sockets get
- * TCP_NODELAY: raft sends small messages and waits for their answers. */
+/* transport.c: the node's TCP listener and outgoing connections. Every
+ * connection opens with a preamble (protocol version, kind, cluster id,
+ * sender id, address and name), so that a peer of another cluster is
+ * refused before any message is read; raft messages and library RPCs then
+ * share it (rpc.c). Sockets get TCP_NODELAY: raft sends small messages and
+ * waits for their answers. */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,21 +16,20 @@
 #define MAX_ADDRESS 255
 #define MAX_NAME 63
 
-struct transport {
+struct jr__transport {
     struct jr_node *node;
     uv_tcp_t listener;
     bool listening;
     bool closing;
-    raft_uv_accept_cb accept_cb;
-    raft_uv_transport_close_cb close_cb;
-    queue dials;    /* raft connect requests in progress */
+    void (*close_cb)(struct jr_node *n);
+    queue dials;    /* connections being dialed */
     queue incoming; /* accepted connections still reading a preamble */
     unsigned pending_closes;
 };
 
 struct incoming {
     queue link;
-    struct transport *t;
+    struct jr__transport *t;
     uv_tcp_t *tcp;
     unsigned char fixed[PREAMBLE_FIXED];
     char address[MAX_ADDRESS + MAX_NAME + 2];
@@ -166,7 +165,7 @@ static void dial_connect_cb(uv_connect_t *c, int status)
 /* Dials are listed so that closing the transport can cancel them. */
 static queue *dial_list(struct jr_node *n)
 {
-    return &((struct transport *)n->transport.impl)->dials;
+    return &n->transport->dials;
 }
 
 int jr__dial(struct jr_node *n,
@@ -218,28 +217,20 @@ static void dial_cancel(struct jr__dial *d)
     }
 }
 
-/* ---- the raft_uv_transport interface ---- */
-
-static int t_init(struct raft_uv_transport *rt, raft_id id, const char *address)
-{
-    (void)rt;
-    (void)id;
-    (void)address;
-    return 0;
-}
+/* ---- accepting ---- */
 
 static void incoming_closed_cb(uv_handle_t *h)
 {
     struct incoming *in = h->data;
-    struct transport *t = in->t;
+    struct jr__transport *t = in->t;
     raft_free(in->tcp);
     raft_free(in);
     t->pending_closes--;
     if (t->closing && t->pending_closes == 0 && !t->listening &&
         t->close_cb != NULL) {
-        raft_uv_transport_close_cb cb = t->close_cb;
+        void (*cb)(struct jr_node *) = t->close_cb;
         t->close_cb = NULL;
-        cb(&t->node->transport);
+        cb(t->node);
     }
 }
 
@@ -268,7 +259,7 @@ static void incoming_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void incoming_done(struct incoming *in)
 {
-    struct transport *t = in->t;
+    struct jr__transport *t = in->t;
     struct jr_node *n = t->node;
     char peer_cluster[JR__CLUSTER_ID_LEN + 1];
     uint64_t id = get64(in->fixed + 40);
@@ -350,7 +341,7 @@ static void incoming_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 
 static void listener_cb(uv_stream_t *server, int status)
 {
-    struct transport *t = server->data;
+    struct jr__transport *t = server->data;
     struct incoming *in;
     if (status != 0 || t->closing) {
         return;
@@ -377,25 +368,22 @@ static void listener_cb(uv_stream_t *server, int status)
     (void)uv_tcp_nodelay(in->tcp, 1);
 }
 
-static int t_listen(struct raft_uv_transport *rt, raft_uv_accept_cb cb)
+int jr__transport_listen(struct jr_node *n, char *errmsg)
 {
-    struct transport *t = rt->impl;
-    struct jr_node *n = t->node;
+    struct jr__transport *t = n->transport;
     struct sockaddr_in sa;
-    char msg[JR_ERRMSG_SIZE];
     int rv;
-    t->accept_cb = cb;
     if (t->listening) {
         return 0;
     }
-    rv = jr__parse_address(n->address, &sa, msg);
+    rv = jr__parse_address(n->address, &sa, errmsg);
     if (rv != 0) {
-        (void)snprintf(rt->errmsg, sizeof rt->errmsg, "%s", msg);
-        return RAFT_INVALID;
+        return rv;
     }
     rv = uv_tcp_init(&n->loop, &t->listener);
     if (rv != 0) {
-        return RAFT_IOERR;
+        jr__errf(errmsg, "listen on %s: %s", n->address, uv_strerror(rv));
+        return JR_EIO;
     }
     t->listener.data = t;
     t->listening = true;
@@ -404,45 +392,26 @@ static int t_listen(struct raft_uv_transport *rt, raft_uv_accept_cb cb)
         rv = uv_listen((uv_stream_t *)&t->listener, 128, listener_cb);
     }
     if (rv != 0) {
-        /* raft_uv does not pass a transport's message on: keep it for
-         * jr_node_start's error. */
-        jr__errf(n->start_errmsg, "listen on %s: %s", n->address,
-                 uv_strerror(rv));
-        return RAFT_IOERR;
+        jr__errf(errmsg, "listen on %s: %s", n->address, uv_strerror(rv));
+        return JR_EIO;
     }
     return 0;
 }
 
-static int t_connect(struct raft_uv_transport *rt,
-                     struct raft_uv_connect *req,
-                     raft_id id,
-                     const char *address,
-                     raft_uv_connect_cb cb)
-{
-    /* raft_uv only connects to send messages, and io.c sends them on the
-     * library's own connections instead. */
-    (void)rt;
-    (void)req;
-    (void)id;
-    (void)address;
-    (void)cb;
-    return RAFT_NOCONNECTION;
-}
-
 static void listener_closed_cb(uv_handle_t *h)
 {
-    struct transport *t = h->data;
+    struct jr__transport *t = h->data;
     t->listening = false;
     if (t->pending_closes == 0 && t->close_cb != NULL) {
-        raft_uv_transport_close_cb cb = t->close_cb;
+        void (*cb)(struct jr_node *) = t->close_cb;
         t->close_cb = NULL;
-        cb(&t->node->transport);
+        cb(t->node);
     }
 }
 
-static void t_close(struct raft_uv_transport *rt, raft_uv_transport_close_cb cb)
+void jr__transport_close(struct jr_node *n, void (*cb)(struct jr_node *n))
 {
-    struct transport *t = rt->impl;
+    struct jr__transport *t = n->transport;
     t->closing = true;
     t->close_cb = cb;
     while (!QUEUE_IS_EMPTY(&t->dials)) {
@@ -461,30 +430,31 @@ static void t_close(struct raft_uv_transport *rt, raft_uv_transport_close_cb cb)
         uv_close((uv_handle_t *)&t->listener, listener_closed_cb);
     } else if (t->pending_closes == 0) {
         t->close_cb = NULL;
-        cb(rt);
+        cb(n);
     }
 }
 
-int jr__transport_init(struct jr_node *n, struct raft_uv_transport *rt)
+bool jr__transport_is_open(struct jr_node *n)
 {
-    struct transport *t = raft_calloc(1, sizeof *t);
+    struct jr__transport *t = n->transport;
+    return !t->closing || t->listening || t->pending_closes > 0;
+}
+
+int jr__transport_init(struct jr_node *n)
+{
+    struct jr__transport *t = raft_calloc(1, sizeof *t);
     if (t == NULL) {
         return JR_ENOMEM;
     }
     t->node = n;
     QUEUE_INIT(&t->dials);
     QUEUE_INIT(&t->incoming);
-    memset(rt, 0, sizeof *rt);
-    rt->impl = t;
-    rt->init = t_init;
-    rt->listen = t_listen;
-    rt->connect = t_connect;
-    rt->close = t_close;
+    n->transport = t;
     return 0;
 }
 
-void jr__transport_close(struct raft_uv_transport *rt)
+void jr__transport_free(struct jr_node *n)
 {
-    raft_free(rt->impl);
-    rt->impl = NULL;
+    raft_free(n->transport);
+    n->transport = NULL;
 }
