@@ -32,7 +32,12 @@ struct rpc_peer {
     uint64_t id;
     struct jr__conn *conn; /* outbound, NULL until needed or after close */
     uint64_t last_ping;    /* loop time */
+    uint64_t retry_at;     /* no new dial before this loop time */
+    unsigned backoff_ms;   /* doubles on each failed dial, up to a second */
 };
+
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 1000
 
 /* A raft message being written; raft's callback runs when it is done. */
 struct send_req {
@@ -62,6 +67,17 @@ struct jr__rpc {
     unsigned n_peers;
     uint64_t leader_id; /* leader when requests were last forwarded */
 };
+
+static struct rpc_peer *peer_of(struct jr_node *n, uint64_t id)
+{
+    unsigned i;
+    for (i = 0; i < n->rpc->n_peers; i++) {
+        if (n->rpc->peers[i].id == id) {
+            return &n->rpc->peers[i];
+        }
+    }
+    return NULL;
+}
 
 static struct jr__conn *peer_conn(struct jr_node *n,
                                   uint64_t id,
@@ -508,6 +524,7 @@ void jr__rpc_accept(struct jr_node *n,
 static void dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
 {
     struct jr__conn *c = d->data;
+    struct rpc_peer *p;
     c->dialing = false;
     if (c->closing) {
         if (stream != NULL) {
@@ -519,11 +536,25 @@ static void dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
         }
         return;
     }
+    p = peer_of(c->node, c->peer_id);
     if (status != 0) {
         jr__debugf(c->node, "rpc connect to %s: %s", c->address,
                    uv_strerror(status));
+        /* A peer that is down is not dialed on every message raft sends
+         * it: back off, doubling, up to a second. */
+        if (p != NULL) {
+            p->backoff_ms = p->backoff_ms == 0 ? BACKOFF_MIN_MS
+                            : p->backoff_ms * 2 > BACKOFF_MAX_MS
+                                ? BACKOFF_MAX_MS
+                                : p->backoff_ms * 2;
+            p->retry_at = jr__now(c->node) + p->backoff_ms;
+        }
         conn_close(c);
         return;
+    }
+    if (p != NULL) {
+        p->backoff_ms = 0;
+        p->retry_at = 0;
     }
     (void)conn_start(c, stream);
 }
@@ -556,6 +587,9 @@ static struct jr__conn *peer_conn(struct jr_node *n,
     }
     if (p->conn != NULL && strcmp(p->conn->address, address) == 0) {
         return p->conn;
+    }
+    if (p->conn == NULL && jr__now(n) < p->retry_at) {
+        return NULL; /* backing off */
     }
     if (p->conn != NULL) {
         conn_close(p->conn); /* the peer moved */
