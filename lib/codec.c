@@ -216,7 +216,7 @@ static int fields_of(int type)
         case JR__MSG_READ_INDEX: return 1;
         case JR__MSG_READ_INDEX_RESULT: return 4;
         case JR__MSG_INFO: return 1;
-        case JR__MSG_INFO_RESULT: return 6;
+        case JR__MSG_INFO_RESULT: return 7;
         case JR__MSG_JOIN: return 4;
         case JR__MSG_JOIN_RESULT: return 4;
         default: return -1;
@@ -337,7 +337,9 @@ int jr__msg_decode(const char *buf, size_t len, struct jr__msg *m, char *errmsg)
             if (get_u64(&f[1], &m->req_id) || get_i64(&f[2], &m->status) ||
                 get_str(&f[3], &m->errmsg, JR__MAX_STR) ||
                 get_str(&f[4], &m->cluster_id, JR__CLUSTER_ID_LEN) ||
-                get_u64(&f[5], &m->id) || get_str(&f[6], &m->address, 255)) {
+                get_u64(&f[5], &m->id) || get_str(&f[6], &m->address, 255) ||
+                get_u64(&f[7], &m->incarnation) ||
+                m->incarnation > UINT32_MAX) {
                 break;
             }
             rv = 0;

@@ -42,6 +42,7 @@ struct jr__msg {
     struct jr__str cluster_id;
     struct jr__str address;
     struct jr__str name;
+    uint64_t incarnation; /* INFO_RESULT */
     unsigned n_items;
     struct jr__item *items; /* malloc'd; jr__msg_free */
 };

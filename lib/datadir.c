@@ -125,6 +125,18 @@ int jr__meta_parse(const char *text,
                 return JR_ECORRUPT;
             }
             have_id = true;
+        } else if (strcmp(key, "incarnation") == 0) {
+            char *endp;
+            unsigned long long v;
+            errno = 0;
+            v = strtoull(value, &endp, 10);
+            if (errno != 0 || *endp != '\0' || value[0] < '0' ||
+                value[0] > '9' || v > UINT32_MAX) {
+                jr__errf(errmsg, "line %u: bad incarnation '%s'", lineno,
+                         value);
+                return JR_ECORRUPT;
+            }
+            out.incarnation = (uint32_t)v;
         } else if (strcmp(key, "cluster_id") == 0 ||
                    strcmp(key, "bootstrap") == 0) {
             char *dst = key[0] == 'c' ? out.cluster_id : out.bootstrap_digest;
@@ -148,13 +160,13 @@ int jr__meta_parse(const char *text,
 
 int jr__meta_format(const struct jr__meta *m, char *buf, size_t size)
 {
-    int n =
-        snprintf(buf, size,
-                 "# jacoraft node identity: do not edit\n"
-                 "format %d\nnode_id %" PRIu64
-                 "\ncluster_id %s\n"
-                 "bootstrap %s\n",
-                 META_FORMAT, m->node_id, m->cluster_id, m->bootstrap_digest);
+    int n = snprintf(buf, size,
+                     "# jacoraft node identity: do not edit\n"
+                     "format %d\nnode_id %" PRIu64
+                     "\ncluster_id %s\n"
+                     "bootstrap %s\nincarnation %" PRIu32 "\n",
+                     META_FORMAT, m->node_id, m->cluster_id,
+                     m->bootstrap_digest, m->incarnation);
     if (n < 0 || (size_t)n >= size) {
         return JR_EINVAL;
     }

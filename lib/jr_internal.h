@@ -40,6 +40,9 @@ struct jr__meta {
     uint64_t node_id;
     char cluster_id[JR__CLUSTER_ID_LEN + 1];       /* "" until a member */
     char bootstrap_digest[JR__CLUSTER_ID_LEN + 1]; /* "" unless bootstrapped */
+    /* Bumped by every forced recovery of the cluster (the recovery issue):
+     * nodes of one cluster id but different incarnations never talk. */
+    uint32_t incarnation;
 };
 int jr__datadir_lock(const char *dir, int *fd, struct jr_error *err);
 void jr__datadir_unlock(int fd);

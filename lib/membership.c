@@ -28,13 +28,14 @@ void jr__handle_info(struct jr_node *n,
     const char *address;
     raft_leader(&n->raft, &leader, &address);
     jr__frame_init(&f);
-    jr__frame_begin(&f, JR__MSG_INFO_RESULT, 6);
+    jr__frame_begin(&f, JR__MSG_INFO_RESULT, 7);
     msgpack_pack_uint64(&f.pk, m->req_id);
     msgpack_pack_int64(&f.pk, 0);
     jr__pack_cstr(&f.pk, "");
     jr__pack_cstr(&f.pk, n->cluster_id);
     msgpack_pack_uint64(&f.pk, leader);
     jr__pack_cstr(&f.pk, leader != 0 && address != NULL ? address : "");
+    msgpack_pack_uint64(&f.pk, n->meta.incarnation);
     jr__frame_end(&f);
     jr__rpc_send_frame(c, &f);
     jr__frame_close(&f);
@@ -292,6 +293,7 @@ static int ask_info(struct jr_node *n,
                     const char *address,
                     unsigned ms,
                     char *cluster_id,
+                    uint32_t *incarnation,
                     char *leader,
                     char *errmsg)
 {
@@ -317,6 +319,7 @@ static int ask_info(struct jr_node *n,
     }
     copy_str(cluster_id, JR__CLUSTER_ID_LEN + 1, &m.cluster_id);
     copy_str(leader, 256, &m.address);
+    *incarnation = (uint32_t)m.incarnation;
     jr__msg_free(&m);
     free(buf);
     return 0;
@@ -364,6 +367,7 @@ int jr_node_join(struct jr_node *n,
                  unsigned timeout_ms,
                  struct jr_error *err)
 {
+    uint32_t incarnation = 0;
     struct jr_status *st;
     char cluster[JR__CLUSTER_ID_LEN + 1], leader[256], hint[256];
     char msg[JR_ERRMSG_SIZE];
@@ -388,7 +392,7 @@ int jr_node_join(struct jr_node *n,
     for (;;) {
         uint64_t now = uv_hrtime() / 1000000;
         unsigned left = now < deadline ? (unsigned)(deadline - now) : 1;
-        rv = ask_info(n, address, left, cluster, leader, msg);
+        rv = ask_info(n, address, left, cluster, &incarnation, leader, msg);
         if (rv != 0) {
             return jr__error_set(err, rv, "join via %s: %s", address, msg);
         }
@@ -405,9 +409,19 @@ int jr_node_join(struct jr_node *n,
                 "%s, not %s; use an empty data directory to join",
                 address, n->data_dir, n->cluster_id, cluster);
         }
+        if (n->cluster_id[0] != '\0' && n->meta.incarnation != incarnation) {
+            return jr__error_set(
+                err, JR_EMISMATCH,
+                "join via %s: this data directory (%s) holds incarnation %u "
+                "of cluster %s, which is at incarnation %u after a forced "
+                "recovery; use an empty data directory to join",
+                address, n->data_dir, (unsigned)n->meta.incarnation,
+                n->cluster_id, (unsigned)incarnation);
+        }
         if (n->cluster_id[0] == '\0') {
             struct jr__meta meta = n->meta;
             memcpy(meta.cluster_id, cluster, sizeof meta.cluster_id);
+            meta.incarnation = incarnation;
             rv = jr__meta_store(n->data_dir, &meta, err);
             if (rv != 0) {
                 return rv;

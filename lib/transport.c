@@ -77,6 +77,20 @@ static void put64(unsigned char *p, uint64_t v)
     }
 }
 
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+           ((uint32_t)p[2] << 8) | p[3];
+}
+
 static uint64_t get64(const unsigned char *p)
 {
     uint64_t v = 0;
@@ -108,6 +122,7 @@ size_t jr__preamble_encode(struct jr_node *n,
         nlen = MAX_NAME;
     }
     p[48] = (unsigned char)nlen;
+    put32(p + 52, n->meta.incarnation);
     memcpy(p + PREAMBLE_FIXED, n->address, alen);
     memcpy(p + PREAMBLE_FIXED + alen, n->name, nlen);
     return PREAMBLE_FIXED + alen + nlen;
@@ -285,6 +300,22 @@ static void incoming_done(struct incoming *in)
                   "cluster %s, this node to cluster %s",
                   (unsigned long long)id, in->address, peer_cluster,
                   n->cluster_id);
+        incoming_abort(in);
+        return;
+    }
+    if (n->cluster_id[0] != '\0' && strcmp(n->cluster_id, peer_cluster) == 0 &&
+        get32(in->fixed + 52) != n->meta.incarnation) {
+        /* Two clusters with one id exist after a forced recovery left a
+         * node out: they must never merge silently. */
+        jr__warnf(n,
+                  "refused connection from node %llu at %s: it runs "
+                  "incarnation %u of cluster %s, this node incarnation %u; "
+                  "the node with the older incarnation was left out of a "
+                  "forced recovery: wipe its data directory and join it "
+                  "again",
+                  (unsigned long long)id, in->address,
+                  (unsigned)get32(in->fixed + 52), n->cluster_id,
+                  (unsigned)n->meta.incarnation);
         incoming_abort(in);
         return;
     }

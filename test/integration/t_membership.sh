@@ -47,6 +47,20 @@ fi
 grep -q 'already holds cluster' "$WORK/out" || fail "no cluster message: $(cat "$WORK/out")"
 cmp -s "$WORK/n3/jacoraft.id" "$WORK/id.before" || fail "identity file changed"
 
+# Split-brain guard: a node of the same cluster but another incarnation (a
+# forced recovery left it out) is refused by its peers, with the remedy.
+sed -i 's/^incarnation .*/incarnation 1/' "$WORK/n3/jacoraft.id"
+start_node 3
+sleep 1
+grep -q "runs incarnation 1 of cluster $cid" "$WORK/log1" "$WORK/log2" ||
+    fail "a node of another incarnation was not refused"
+if kv 3 put split 1 >/dev/null 2>&1; then
+    fail "a node of another incarnation could write"
+fi
+stop_node 3
+sed -i 's/^incarnation .*/incarnation 0/' "$WORK/n3/jacoraft.id"
+cp "$WORK/n3/jacoraft.id" "$WORK/id.before"
+
 # Joining another cluster with this directory is refused too.
 alloc_other() { PEER[9]="127.0.0.1:$(free_port)"; CLIENT[9]="127.0.0.1:$(free_port)"; }
 alloc_other

@@ -157,13 +157,14 @@ static const char cluster[] = "0123456789abcdef0123456789abcdef";
 
 static void build_info_result(struct jr__frame *f)
 {
-    jr__frame_begin(f, JR__MSG_INFO_RESULT, 6);
+    jr__frame_begin(f, JR__MSG_INFO_RESULT, 7);
     msgpack_pack_uint64(&f->pk, 5);
     msgpack_pack_int64(&f->pk, 0);
     jr__pack_cstr(&f->pk, "");
     jr__pack_cstr(&f->pk, cluster);
     msgpack_pack_uint64(&f->pk, 3);
     jr__pack_cstr(&f->pk, "127.0.0.1:9003");
+    msgpack_pack_uint64(&f->pk, 0); /* incarnation */
     jr__frame_end(f);
 }
 
@@ -440,13 +441,14 @@ START_TEST(info_result_accepts_empty_cluster_id_and_address)
     struct jr__frame f;
     struct jr__msg m;
     jr__frame_init(&f);
-    jr__frame_begin(&f, JR__MSG_INFO_RESULT, 6);
+    jr__frame_begin(&f, JR__MSG_INFO_RESULT, 7);
     msgpack_pack_uint64(&f.pk, 5);
     msgpack_pack_int64(&f.pk, 0);
     jr__pack_cstr(&f.pk, "");
     jr__pack_cstr(&f.pk, "");
     msgpack_pack_uint64(&f.pk, 0);
     jr__pack_cstr(&f.pk, "");
+    msgpack_pack_uint64(&f.pk, 0); /* incarnation */
     jr__frame_end(&f);
     decode_ok(&f, &m);
     ck_assert_uint_eq(m.cluster_id.len, 0);
@@ -690,13 +692,14 @@ START_TEST(decode_rejects_string_where_integer_expected)
     jr__frame_close(&f);
 
     jr__frame_init(&f);
-    jr__frame_begin(&f, JR__MSG_INFO_RESULT, 6);
+    jr__frame_begin(&f, JR__MSG_INFO_RESULT, 7);
     msgpack_pack_uint64(&f.pk, 5);
     msgpack_pack_int64(&f.pk, 0);
     jr__pack_cstr(&f.pk, "");
     jr__pack_cstr(&f.pk, cluster);
     jr__pack_cstr(&f.pk, "3");
     jr__pack_cstr(&f.pk, "127.0.0.1:9003");
+    msgpack_pack_uint64(&f.pk, 0); /* incarnation */
     jr__frame_end(&f);
     expect_frame_rejected(&f, "leader id string");
     jr__frame_close(&f);
@@ -973,13 +976,14 @@ START_TEST(decode_rejects_over_long_strings)
 
     /* cluster id: 32 bytes at most */
     jr__frame_init(&f);
-    jr__frame_begin(&f, JR__MSG_INFO_RESULT, 6);
+    jr__frame_begin(&f, JR__MSG_INFO_RESULT, 7);
     msgpack_pack_uint64(&f.pk, 5);
     msgpack_pack_int64(&f.pk, 0);
     jr__pack_cstr(&f.pk, "");
     jr__pack_str(&f.pk, longs, JR__CLUSTER_ID_LEN + 1);
     msgpack_pack_uint64(&f.pk, 3);
     jr__pack_cstr(&f.pk, "127.0.0.1:9003");
+    msgpack_pack_uint64(&f.pk, 0); /* incarnation */
     jr__frame_end(&f);
     expect_frame_rejected(&f, "cluster id of 33");
     jr__frame_close(&f);

@@ -114,6 +114,32 @@ START_TEST(meta_round_trips_empty_cluster_id_and_digest)
 }
 END_TEST
 
+START_TEST(meta_incarnation_round_trips_defaults_to_zero_and_is_bounded)
+{
+    struct jr__meta in, out;
+    char buf[512], errmsg[JR_ERRMSG_SIZE];
+    static const char old[] = "format 1\nnode_id 3\n";
+    static const char big[] = "format 1\nnode_id 3\nincarnation 4294967296\n";
+    static const char neg[] = "format 1\nnode_id 3\nincarnation -1\n";
+    int len;
+    memset(&in, 0, sizeof in);
+    in.node_id = 3;
+    in.incarnation = 4294967295u;
+    len = jr__meta_format(&in, buf, sizeof buf);
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(jr__meta_parse(buf, (size_t)len, &out, errmsg), 0);
+    ck_assert_uint_eq(out.incarnation, 4294967295u);
+    /* Written before the field existed: incarnation 0. */
+    ck_assert_int_eq(jr__meta_parse(old, strlen(old), &out, errmsg), 0);
+    ck_assert_uint_eq(out.incarnation, 0);
+    ck_assert_int_eq(jr__meta_parse(big, strlen(big), &out, errmsg),
+                     JR_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(errmsg, "incarnation"));
+    ck_assert_int_eq(jr__meta_parse(neg, strlen(neg), &out, errmsg),
+                     JR_ECORRUPT);
+}
+END_TEST
+
 START_TEST(meta_format_rejects_too_small_buffer)
 {
     struct jr__meta in;
@@ -422,6 +448,8 @@ Suite *datadir_suite(void)
     tcase_add_test(tc, meta_format_then_parse_round_trips);
     tcase_add_test(tc, meta_round_trips_empty_cluster_id_and_digest);
     tcase_add_test(tc, meta_format_rejects_too_small_buffer);
+    tcase_add_test(
+        tc, meta_incarnation_round_trips_defaults_to_zero_and_is_bounded);
     tcase_add_test(tc, meta_parse_ignores_comments_and_blank_lines);
     tcase_add_test(tc, meta_parse_accepts_missing_final_newline);
     tcase_add_test(tc, meta_parse_rejects_missing_format);
