@@ -200,16 +200,20 @@ int jr__meta_load(const char *dir, struct jr__meta *m, struct jr_error *err)
     return 0;
 }
 
-static int fsync_dir(const char *dir)
+int jr__fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rv;
+    int e = 0;
     if (fd < 0) {
-        return -1;
+        return errno;
     }
-    rv = fsync(fd);
-    close(fd);
-    return rv;
+    if (fsync(fd) != 0) {
+        e = errno;
+    }
+    if (close(fd) != 0 && e == 0) {
+        e = errno;
+    }
+    return e;
 }
 
 /* Write to a temporary file, fsync, rename, fsync the directory: a crash
@@ -238,7 +242,8 @@ int jr__meta_store(const char *dir,
         return jr__error_set(err, jr__err_from_errno(e), "write %s: %s", tmp,
                              strerror(e));
     }
-    if (close(fd) != 0 || rename(tmp, path) != 0 || fsync_dir(dir) != 0) {
+    if (close(fd) != 0 || rename(tmp, path) != 0 ||
+        (errno = jr__fsync_dir(dir)) != 0) {
         int e = errno;
         unlink(tmp);
         return jr__error_set(err, jr__err_from_errno(e), "store %s: %s", path,

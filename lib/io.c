@@ -493,6 +493,17 @@ static int io_truncate(struct raft_io *io, raft_index index)
 
 /* ---- snapshots ---- */
 
+static void close_step(struct io_state *s);
+
+/* A worker-thread job is over and raft has been told. */
+static void work_done(struct io_state *s)
+{
+    s->work_pending--;
+    if (s->closing) {
+        close_step(s);
+    }
+}
+
 struct put_req {
     uv_work_t work;
     struct jr_node *node;
@@ -523,9 +534,9 @@ static void put_finish(struct put_req *p, int status)
     struct jr_node *n = p->node;
     struct raft_io_snapshot_put *req = p->req;
     raft_io_snapshot_put_cb cb = p->cb;
-    n->io_state->work_pending--;
     raft_free(p);
     cb(req, raft_code(status));
+    work_done(n->io_state);
 }
 
 static void put_reset_cb(void *arg, int status, const char *errmsg)
@@ -631,9 +642,9 @@ static void get_after_work(uv_work_t *w, int uv_status)
         snapshot_free(snap);
         snap = NULL;
     }
-    n->io_state->work_pending--;
     raft_free(g);
     cb(req, snap, raft_code(status));
+    work_done(n->io_state);
 }
 
 static int io_snapshot_get(struct raft_io *io,
@@ -681,9 +692,10 @@ static void async_after(uv_work_t *w, int uv_status)
     struct raft_io_async_work *req = a->req;
     raft_io_async_work_cb cb = a->cb;
     int status = uv_status != 0 ? RAFT_CANCELED : a->status;
-    a->node->io_state->work_pending--;
+    struct io_state *s = a->node->io_state;
     raft_free(a);
     cb(req, status);
+    work_done(s);
 }
 
 static int io_async_work(struct raft_io *io,
@@ -708,8 +720,6 @@ static int io_async_work(struct raft_io *io,
 }
 
 /* ---- close ---- */
-
-static void close_step(struct io_state *s);
 
 static void log_closed_cb(void *arg)
 {
@@ -743,6 +753,9 @@ static void close_step(struct io_state *s)
     }
     if (jr__transport_is_open(n)) {
         return; /* transport_closed_cb calls again */
+    }
+    if (s->work_pending > 0) {
+        return; /* work_done calls again: snapshots still use the log */
     }
     if (s->tick.data != NULL) {
         return;

@@ -46,6 +46,9 @@ struct jr__meta {
 };
 int jr__datadir_lock(const char *dir, int *fd, struct jr_error *err);
 void jr__datadir_unlock(int fd);
+/* fsync a directory (after a create, rename or unlink in it): 0 or the
+ * errno of the failing step. */
+int jr__fsync_dir(const char *dir);
 /* Returns JR_ENOTFOUND when no identity file exists yet. */
 int jr__meta_load(const char *dir, struct jr__meta *m, struct jr_error *err);
 int jr__meta_store(const char *dir,

@@ -371,21 +371,13 @@ static int rename_file(struct jr__logstore *s, const char *from, const char *to)
 /* Make renames, creations and unlinks durable. */
 static int dir_sync(struct jr__logstore *s)
 {
-    int fd, e = fault(s, "sync", s->dir);
+    int e = fault(s, "sync", s->dir);
     if (e != 0) {
         return io_fail(s, s->dir, "fsync", e);
     }
-    fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return io_fail(s, s->dir, "open", errno);
-    }
-    if (fsync(fd) != 0) {
-        e = errno;
-        (void)close(fd);
+    e = jr__fsync_dir(s->dir);
+    if (e != 0) {
         return io_fail(s, s->dir, "fsync", e);
-    }
-    if (close(fd) != 0) {
-        return io_fail(s, s->dir, "close", errno);
     }
     s->dir_dirty = false;
     return 0;

@@ -96,15 +96,10 @@ int jr__metastore_store(const char *dir,
         e = errno;
         goto err_unlink;
     }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        e = errno;
-        if (fd >= 0) {
-            close(fd);
-        }
+    e = jr__fsync_dir(dir);
+    if (e != 0) {
         goto err;
     }
-    close(fd);
     return 0;
 err_unlink:
     (void)unlink(tmp);

@@ -747,22 +747,9 @@ err:
 
 static int dir_sync(const char *dir, char *errmsg)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int e;
-    if (fd < 0) {
-        e = errno;
-        jr__errf(errmsg, "open directory %s: %s", dir, strerror(e));
-        return io_error(e);
-    }
-    if (fsync(fd) != 0) {
-        e = errno;
+    int e = jr__fsync_dir(dir);
+    if (e != 0) {
         jr__errf(errmsg, "fsync directory %s: %s", dir, strerror(e));
-        (void)close(fd); /* the fsync error is the one to report */
-        return io_error(e);
-    }
-    if (close(fd) != 0) {
-        e = errno;
-        jr__errf(errmsg, "close directory %s: %s", dir, strerror(e));
         return io_error(e);
     }
     return 0;
