@@ -31,6 +31,7 @@ static uint64_t count = 10000;       /* writes to commit */
 static uint64_t duration_ms = 0;     /* stop submitting after this; 0: off */
 static uint64_t timeout_ms = 120000; /* give up if not done by then */
 static unsigned char command[COMMAND_SIZE];
+static bool verbose; /* the library's debug lines on stderr */
 
 /* The FSM's state; apply, snapshot and restore run on the loop thread, and
  * main reads nothing of it. */
@@ -221,7 +222,8 @@ static void usage(void)
             "--cluster 1=HOST:PORT,2=...,3=...\n"
             "                 [--inflight W] [--count N] [--duration-ms MS]\n"
             "                 [--snapshot-threshold N (0: off; default: the "
-            "library's)] [--timeout-ms MS]\n");
+            "library's)] [--timeout-ms MS]\n"
+            "                 [--verbose (the library's debug log)]\n");
     exit(2);
 }
 
@@ -250,6 +252,7 @@ int main(int argc, char **argv)
         {"duration-ms", required_argument, NULL, 'D'},
         {"snapshot-threshold", required_argument, NULL, 's'},
         {"timeout-ms", required_argument, NULL, 'T'},
+        {"verbose", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
     };
     static const struct jr_fsm fsm = {
@@ -289,6 +292,7 @@ int main(int argc, char **argv)
                 }
                 break;
             case 'T': timeout_ms = parse_u64("--timeout-ms", optarg); break;
+            case 'v': verbose = true; break;
             default: usage();
         }
     }
@@ -328,7 +332,9 @@ int main(int argc, char **argv)
     cfg.id = my_id;
     cfg.address = address;
     cfg.data_dir = dir;
-    cfg.log_level = JR_LOG_WARN;
+    /* Warnings and errors only, unless --verbose: then everything, e.g.
+     * "snapshot at index N" for each snapshot (run.sh counts them). */
+    cfg.log_level = verbose ? JR_LOG_DEBUG : JR_LOG_WARN;
     cfg.fsm = &fsm;
     if (threshold > 0) {
         cfg.snapshot_threshold = (unsigned)threshold;

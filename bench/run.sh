@@ -7,6 +7,11 @@
 #       16 calls x 64 entries; then the same load through the library's
 #       public API (bench_lib: jr_apply, 100-byte commands, a counter FSM),
 #       snapshots at the library's default and off;
+#   (b'') the stall: the maximum write latency over BENCH_STALL_COUNT
+#       (default 100,000) writes at 1 in flight, for libjacoraft with
+#       snapshots at the library's default (several snapshots and segment
+#       rolls happen) and bare raft at raft's default threshold (1024);
+#       about 80 s on 2 cores (BENCH_STALL=0 skips it);
 #   (c) the kvstore example (3 `kvstore serve`) driven by kvload at
 #       inflight 1/16/256 on the leader, 256 spread over all three, and 1
 #       with snapshots off;
@@ -16,6 +21,11 @@
 #       when BENCH_RSS=0);
 # then prints one table. Run from the build directory, or set BUILD_DIR.
 # Entry counts can be scaled with BENCH_SCALE (a percentage, default 100).
+# Every bench_raw, bench_lib and kvstore process is watched: one that exits
+# with an error or a signal, needs SIGKILL to stop, or logs anything but
+# debug/info lines is listed under "problems" at the end, and the logs of
+# its run are kept in BENCH_LOGS (default: bench-logs in the build
+# directory). Core dumps are enabled (ulimit -c) for the processes started.
 set -euo pipefail
 
 BUILD_DIR=${BUILD_DIR:-$PWD}
@@ -30,6 +40,8 @@ SCALE=${BENCH_SCALE:-100}
 BENCH_RSS=${BENCH_RSS:-1}
 BENCH_ETCD=${BENCH_ETCD:-auto}
 RSS_KEYS=${BENCH_RSS_KEYS:-1000000}
+BENCH_STALL=${BENCH_STALL:-1}
+BENCH_LOGS=${BENCH_LOGS:-$BUILD_DIR/bench-logs}
 
 for prog in "$KVSTORE" "$KVLOAD" "$RAW" "$LIB" "$FLOOR" "$ETCD_LOAD"; do
     if [[ ! -x $prog ]]; then
@@ -42,23 +54,86 @@ done
 WORK=$(mktemp -d /tmp/jacoraft-bench.XXXXXX)
 RESULTS=$WORK/results
 NOTES=$WORK/notes
+STALL=$WORK/stall
 : >"$RESULTS"
 : >"$NOTES"
+: >"$STALL"
 PIDS=()
+declare -A PID_WHAT # pid -> what it is, for the processes watched
+rm -rf "$BENCH_LOGS"
+mkdir -p "$BENCH_LOGS"
+ulimit -c unlimited 2>/dev/null || true
+
+# note WHAT: one problem seen, listed at the end.
+note() {
+    printf '%s\n' "$*" >>"$NOTES"
+    echo "  PROBLEM: $*" >&2
+}
+
+# keep_logs NAME FILE...: copy a run's logs to BENCH_LOGS/NAME/.
+keep_logs() {
+    local name=$1 f
+    shift
+    mkdir -p "$BENCH_LOGS/$name"
+    for f in "$@"; do
+        [[ -e $f ]] && cp "$f" "$BENCH_LOGS/$name/"
+    done
+}
+
+# scan_logs WHAT NAME FILE...: any line of the given logs but the library's
+# debug/info lines and kvstore's own start/stop lines is a problem; the
+# logs are then kept under BENCH_LOGS/NAME.
+scan_logs() {
+    local what=$1 name=$2 f bad found=0
+    shift 2
+    for f in "$@"; do
+        [[ -s $f ]] || continue
+        bad=$(grep -Ev '^[0-9:.]+ jacoraft\[[^]]*\] (debug|info): |^kvstore: node [0-9]+ serving clients on |^kvstore: stopping$' \
+            "$f" || true)
+        [[ -n $bad ]] || continue
+        found=1
+        note "$what: $name/$(basename "$f"): $(wc -l <<<"$bad") line(s):" \
+            "$(head -n 3 <<<"$bad" | tr '\n' '|' | sed 's/|$//; s/|/ | /g')"
+    done
+    if ((found)); then
+        keep_logs "$name" "$@"
+    fi
+}
 
 # Stop the given processes: SIGTERM, up to 5 s of grace, then SIGKILL.
+# For a watched process (in PID_WHAT), a hang at stop, an exit status other
+# than 0 or a death by a signal is noted.
 stop_pids() {
-    local p i keep=()
+    local p i keep=() rc hung
     for p in "$@"; do
         kill -TERM "$p" 2>/dev/null || true
     done
     for p in "$@"; do
+        hung=0
         for ((i = 0; i < 50; i++)); do
             kill -0 "$p" 2>/dev/null || break
             sleep 0.1
         done
-        kill -KILL "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
+        if kill -0 "$p" 2>/dev/null; then
+            hung=1
+            kill -KILL "$p" 2>/dev/null || true
+        fi
+        rc=0
+        wait "$p" 2>/dev/null || rc=$?
+        if [[ -n ${PID_WHAT[$p]+x} ]]; then
+            if ((hung)); then
+                note "${PID_WHAT[$p]} (pid $p): still running 5 s after" \
+                    "SIGTERM: hang at stop, killed with SIGKILL"
+            elif ((rc > 128)); then
+                note "${PID_WHAT[$p]} (pid $p): died of signal" \
+                    "$((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null ||
+                    echo '?'))$( ((rc - 128 == 15)) &&
+                    echo ': SIGTERM not handled' || true)"
+            elif ((rc != 0)); then
+                note "${PID_WHAT[$p]} (pid $p): exited with status $rc"
+            fi
+            unset "PID_WHAT[$p]"
+        fi
     done
     for p in ${PIDS[@]+"${PIDS[@]}"}; do
         [[ " $* " == *" $p "* ]] || keep+=("$p")
@@ -81,9 +156,11 @@ die() {
     exit 1
 }
 
-# Print the last lines of each log named, for a failure.
+# Print the last lines of each log named, for a failure (and keep the logs
+# in BENCH_LOGS/failure).
 show_logs() {
     local f
+    keep_logs failure "$@"
     for f in "$@"; do
         [[ -s $f ]] || continue
         echo "---- $(basename "$f") (last lines)" >&2
@@ -150,9 +227,14 @@ RUN=0
 # three WHAT PROGRAM [ARGS...]: one 3-process run of bench_raw or bench_lib
 # (each node also gets --id, --address, --dir and --cluster); sets JSON to
 # the line the leader printed.
+# THREE_TIMEOUT (s, default 100) bounds the wait for the result; after a
+# run, DRIVER is the node that printed it and DRIVER_SNAPLOG the number of
+# "snapshot at index" lines in its log (with bench_lib --verbose), and
+# DRIVER_FILES the names of the files in its data directory at the end.
+THREE_TIMEOUT=100
 three() {
     local what=$1 prog=$2 dir i cluster="" json="" pids=() ports=()
-    local deadline
+    local deadline name
     shift 2
     RUN=$((RUN + 1))
     dir=$WORK/run$RUN
@@ -168,12 +250,15 @@ three() {
             >"$dir/out$i" 2>"$dir/err$i" &
         pids+=($!)
         PIDS+=($!)
+        PID_WHAT[$!]="$what node $i (run $RUN: $(basename "$prog") $*)"
     done
-    deadline=$((SECONDS + 100))
+    deadline=$((SECONDS + THREE_TIMEOUT))
     while [[ -z $json ]]; do
         for i in 1 2 3; do
             if [[ -s $dir/out$i ]]; then
                 json=$(head -n 1 "$dir/out$i")
+                DRIVER=$i
+                break
             fi
         done
         [[ -n $json ]] && break
@@ -185,12 +270,18 @@ three() {
         done
         if ((SECONDS > deadline)); then
             show_logs "$dir"/err*
-            die "$what: no result after 100 s"
+            die "$what: no result after $THREE_TIMEOUT s"
         fi
         sleep 0.05
     done
     sleep 0.4 # the leader closes itself; the followers are stopped
     stop_pids "${pids[@]}"
+    name="run$RUN-$(basename "$prog")-$(tr ' ' '_' <<<"$*" | tr -d -- '-')"
+    scan_logs "$what (run $RUN: $(basename "$prog") $*)" "$name" \
+        "$dir"/err*
+    DRIVER_SNAPLOG=$(grep -c 'snapshot at index' "$dir/err$DRIVER" || true)
+    DRIVER_FILES=$(find "$dir/n$DRIVER" -type f -printf '%f\n' | sort |
+        tr '\n' ' ')
     rm -rf "$dir"
     JSON=$json
 }
@@ -235,6 +326,30 @@ lib "libjacoraft nosnap" 1 "$(scaled 5000)" 0
 lib "libjacoraft nosnap" 16 "$(scaled 40000)" 0
 lib "libjacoraft nosnap" 256 "$(scaled 150000)" 0
 
+# ---------------------------------------------------------------- (b'')
+# stall_row LABEL THRESHOLD-NOTE: one line of the stall section, from JSON.
+stall_row() {
+    printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$1" \
+        "$(jget "$JSON" entries)" "$(jget "$JSON" seconds)" \
+        "$(jget "$JSON" per_second)" "$(jget "$JSON" p50_us)" \
+        "$(jget "$JSON" p99_us)" "$(jget "$JSON" max_us)" \
+        "$(jget "$JSON" snapshots)" "$2" "$3" "$DRIVER_FILES" >>"$STALL"
+    printf '  %-22s %s\n' "$1" "$JSON"
+}
+
+STALL_N=${BENCH_STALL_COUNT:-$(scaled 100000)}
+if [[ $BENCH_STALL != 0 ]]; then
+    echo "(b'') stall: $STALL_N writes at 1 in flight, snapshots on"
+    THREE_TIMEOUT=310
+    three libjacoraft "$LIB" --inflight 1 --count "$STALL_N" \
+        --timeout-ms 300000 --verbose
+    stall_row libjacoraft "library default (8192)" "$DRIVER_SNAPLOG"
+    three "bare raft" "$RAW" --inflight 1 --batch 1 --count "$STALL_N" \
+        --snapshot-threshold 1024 --timeout-ms 300000
+    stall_row "bare raft" "raft default (1024)" "-"
+    THREE_TIMEOUT=100
+fi
+
 # ---------------------------------------------------------------- (c)
 KV_PIDS=()
 KV_CLIENT=()
@@ -260,7 +375,16 @@ kv_start() {
             --initial-cluster "$cluster" "$@" >"$KV_DIR/log$i" 2>&1 &
         KV_PIDS+=($!)
         PIDS+=($!)
+        PID_WHAT[$!]="kvstore node $i ($name: kvstore serve $*)"
     done
+}
+
+# kv_stop: stop the cluster of kv_start, check its logs, remove its data.
+kv_stop() {
+    stop_pids "${KV_PIDS[@]}"
+    scan_logs "kvstore ($(basename "$KV_DIR"))" "$(basename "$KV_DIR")" \
+        "$KV_DIR"/log*
+    rm -rf "$KV_DIR"
 }
 
 kv_status() {
@@ -314,8 +438,7 @@ kvrun kvstore 256 256 "$(scaled 150000)" "$LEADER_ADDR"
 kvrun "kvstore spread" 256 256 "$(scaled 150000)" "$ALL_ADDRS"
 KV_SNAPSHOT_INDEX=$(jget "$(kv_status "$KV_LEADER")" snapshot_index)
 echo "  leader snapshot_index after the runs: $KV_SNAPSHOT_INDEX"
-stop_pids "${KV_PIDS[@]}"
-rm -rf "$KV_DIR"
+kv_stop
 
 # The same inflight-1 run with snapshots off, to see what they cost.
 kv_start kvnosnap --snapshot-threshold 1000000000
@@ -324,8 +447,7 @@ LEADER_ADDR=127.0.0.1:${KV_CLIENT[KV_LEADER]}
 "$KVLOAD" --servers "$LEADER_ADDR" --inflight 16 --count 300 --prefix w \
     --json >/dev/null
 kvrun "kvstore nosnap" 1 1 "$(scaled 10000)" "$LEADER_ADDR" 1
-stop_pids "${KV_PIDS[@]}"
-rm -rf "$KV_DIR"
+kv_stop
 
 # ---------------------------------------------------------------- (d)
 ETCD_STATE="not available"
@@ -455,8 +577,7 @@ if [[ $BENCH_RSS != 0 ]]; then
  ($((RSS_F * 1024 / RSS_KEYS)) bytes/key on the follower;\
  load took $((SECONDS - t0)) s)"
     echo "  $RSS_LINE"
-    stop_pids "${KV_PIDS[@]}"
-    rm -rf "$KV_DIR"
+    kv_stop
 fi
 
 # ---------------------------------------------------------------- table
@@ -512,5 +633,69 @@ R50=$(jget "$FLOOR_JSON" rtt_p50_us)
 echo "floor: 4 KiB pwrite+fdatasync p50 $F50 us ($FOPS/s serial)," \
     "loopback TCP RTT p50 $R50 us, sum $(awk -v a="$F50" -v b="$R50" \
     'BEGIN { printf "%.1f", a + b }') us"
+FLOOR_SUM=$(awk -v a="$F50" -v b="$R50" 'BEGIN { printf "%.1f", a + b }')
+if [[ -s $STALL ]]; then
+    echo
+    echo "stall: max latency over $STALL_N writes at 1 in flight" \
+        "(snapshots on; the snapshots column counts those the leader's FSM" \
+        "took, and for libjacoraft the \"snapshot at index\" lines of its" \
+        "debug log)"
+    awk -F'|' '
+        { sys[NR] = $1; n[NR] = $2; secs[NR] = $3; ps[NR] = $4; p50[NR] = $5
+          p99[NR] = $6; mx[NR] = $7; snaps[NR] = $8; thr[NR] = $9
+          slog[NR] = $10; files[NR] = $11
+          if ($1 == "bare raft") { bmax = $7; b99 = $6 } }
+        function ratio(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
+        END {
+            hdr = "%-12s %7s %7s %8s %7s %7s %8s %-22s %6s %5s | %6s %6s\n"
+            printf hdr, "system", "writes", "seconds", "writes/s", "p50 us",
+                "p99 us", "max us", "snapshot threshold", "snaps", "(log)",
+                "max x", "p99 x"
+            line = sprintf(hdr, "", "", "", "", "", "", "", "", "", "", "",
+                "")
+            sub(/\n$/, "", line)
+            gsub(/./, "-", line)
+            print line
+            for (i = 1; i <= NR; i++) {
+                printf hdr, sys[i], n[i], secs[i], ps[i], p50[i], p99[i],
+                    mx[i], thr[i], snaps[i], slog[i], ratio(mx[i], bmax),
+                    ratio(p99[i], b99)
+            }
+            printf "(x: ratio to bare raft in this section; files in the" \
+                " leader'"'"'s data directory at the end:)\n"
+            for (i = 1; i <= NR; i++) {
+                printf "  %s: %s\n", sys[i], files[i]
+            }
+        }' "$STALL"
+fi
+echo
+awk -F'|' -v floor="$FLOOR_SUM" -v f50="$F50" -v r50="$R50" '
+    $1 == "libjacoraft" && $2 == "1" { p99 = $6; p50 = $5 }
+    END {
+        if (p99 == "" || floor <= 0) { exit }
+        printf "libjacoraft p99 at 1 writer / floor: %.2f (p99 %s us;" \
+            " floor = fdatasync p50 %s us + loopback RTT p50 %s us = %s us;" \
+            " p50 / floor: %.2f)\n", p99 / floor, p99, f50, r50, floor,
+            p50 / floor
+    }' "$RESULTS"
+if [[ -s $STALL ]]; then
+    awk -F'|' -v floor="$FLOOR_SUM" '
+        $1 == "libjacoraft" && floor > 0 {
+            printf "  over the stall run'"'"'s %s writes: p99 %s us, %.2f x" \
+                " the floor; max %s us, %.1f x the floor\n", $2, $6,
+                $6 / floor, $7, $7 / floor }' "$STALL"
+fi
 echo "etcd: $ETCD_STATE"
 echo "$RSS_LINE"
+if [[ -s $NOTES ]]; then
+    echo "problems ($(wc -l <"$NOTES") note(s); logs kept in $BENCH_LOGS):"
+    sed 's/^/  /' "$NOTES"
+    echo "  the log lines above, without time and node, and how many times:"
+    sed -n 's/^.*line(s): //p' "$NOTES" | tr '|' '\n' |
+        sed 's/^ *//; s/ *$//; s/^[0-9:.]* jacoraft\[[^]]*\] //' |
+        sort | uniq -c | sort -rn | sed 's/^/  /'
+else
+    echo "problems: none (no bench_raw, bench_lib or kvstore process" \
+        "crashed, hung at stop, exited non-zero or logged a warning or" \
+        "error)"
+fi
