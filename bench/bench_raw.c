@@ -34,19 +34,19 @@ static uv_timer_t poll_timer;
 static uv_signal_t sigterm_handle, sigint_handle;
 
 static raft_id my_id;
-static unsigned inflight = 1;      /* raft_apply calls kept in flight */
-static unsigned batch = 1;         /* entries per raft_apply call */
-static uint64_t count = 10000;     /* entries to commit */
-static uint64_t duration_ms = 0;   /* stop submitting after this; 0: off */
+static unsigned inflight = 1;        /* raft_apply calls kept in flight */
+static unsigned batch = 1;           /* entries per raft_apply call */
+static uint64_t count = 10000;       /* entries to commit */
+static uint64_t duration_ms = 0;     /* stop submitting after this; 0: off */
 static uint64_t timeout_ms = 120000; /* give up if not done by then */
 
-static uint64_t applied;           /* entries applied by the FSM */
-static unsigned snapshots;         /* snapshots taken by this node */
+static uint64_t applied;   /* entries applied by the FSM */
+static unsigned snapshots; /* snapshots taken by this node */
 static bool driving, closing, saw_other_leader;
-static uint64_t finished_ns;       /* when the driver reported; 0: not yet */
+static uint64_t finished_ns; /* when the driver reported; 0: not yet */
 static int exit_code;
 static struct slot *slots;
-static uint64_t *lat_ns;           /* one latency per committed entry */
+static uint64_t *lat_ns; /* one latency per committed entry */
 static uint64_t submitted, completed, t_start_ns, t_deadline_ns, t_boot_ns;
 static struct raft_barrier barrier;
 
@@ -57,7 +57,8 @@ static uint64_t now_ns(void)
 
 /* ---- the FSM: a counter of applied entries ---- */
 
-static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf,
+static int fsm_apply(struct raft_fsm *f,
+                     const struct raft_buffer *buf,
                      void **result)
 {
     (void)f;
@@ -67,7 +68,8 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf,
     return 0;
 }
 
-static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[],
+static int fsm_snapshot(struct raft_fsm *f,
+                        struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     (void)f;
@@ -359,14 +361,14 @@ int main(int argc, char **argv)
             case 'a': address = optarg; break;
             case 'd': dir = optarg; break;
             case 'c': cluster = optarg; break;
-            case 'w': inflight = (unsigned)parse_u64("--inflight", optarg);
+            case 'w':
+                inflight = (unsigned)parse_u64("--inflight", optarg);
                 break;
             case 'b': batch = (unsigned)parse_u64("--batch", optarg); break;
             case 'n': count = parse_u64("--count", optarg); break;
             case 'D': duration_ms = parse_u64("--duration-ms", optarg); break;
             case 's':
-                threshold = (unsigned)parse_u64("--snapshot-threshold",
-                                                optarg);
+                threshold = (unsigned)parse_u64("--snapshot-threshold", optarg);
                 if (threshold == 0) {
                     threshold = UINT_MAX;
                 }
@@ -419,8 +421,8 @@ int main(int argc, char **argv)
             usage();
         }
         *eq = '\0';
-        rv = raft_configuration_add(&conf, parse_u64("--cluster", tok),
-                                    eq + 1, RAFT_VOTER);
+        rv = raft_configuration_add(&conf, parse_u64("--cluster", tok), eq + 1,
+                                    RAFT_VOTER);
         if (rv != 0) {
             fprintf(stderr, "bench_raw: --cluster: %s\n", raft_strerror(rv));
             return 2;

@@ -48,8 +48,8 @@ static size_t b64(const unsigned char *in, size_t len, char *out)
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t i, o = 0;
     for (i = 0; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-                     in[i + 2];
+        uint32_t v =
+            (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
         out[o++] = tab[v >> 18];
         out[o++] = tab[(v >> 12) & 63];
         out[o++] = tab[(v >> 6) & 63];
@@ -273,8 +273,7 @@ int main(int argc, char **argv)
         conns[i].host = addrs[i % n_addrs];
         conns[i].fd = dial(conns[i].host);
         if (conns[i].fd < 0) {
-            fprintf(stderr, "etcd_load: cannot connect to %s\n",
-                    conns[i].host);
+            fprintf(stderr, "etcd_load: cannot connect to %s\n", conns[i].host);
             return 1;
         }
         pfd[i].fd = conns[i].fd;
@@ -287,8 +286,8 @@ int main(int argc, char **argv)
             struct conn *c = &conns[i];
             if (!c->busy && sent < count) {
                 char key[64], key64[96], body[64];
-                int klen = snprintf(key, sizeof key, "%s%" PRIu64, prefix,
-                                    sent);
+                int klen =
+                    snprintf(key, sizeof key, "%s%" PRIu64, prefix, sent);
                 int blen, rlen;
                 b64((const unsigned char *)key, (size_t)klen, key64);
                 blen = snprintf(body, sizeof body, "{\"key\":\"%s\",", key64);
@@ -296,13 +295,11 @@ int main(int argc, char **argv)
                                "POST /v3/kv/put HTTP/1.1\r\nHost: %s\r\n"
                                "Content-Type: application/json\r\n"
                                "Content-Length: %zu\r\n\r\n%s\"value\":\"%s\"}",
-                               c->host,
-                               (size_t)blen + 11 + strlen(value64), body,
-                               value64);
+                               c->host, (size_t)blen + 11 + strlen(value64),
+                               body, value64);
                 c->sent_at = now_ns();
                 if (write_full(c->fd, req, (size_t)rlen) != 0) {
-                    fprintf(stderr, "etcd_load: write: %s\n",
-                            strerror(errno));
+                    fprintf(stderr, "etcd_load: write: %s\n", strerror(errno));
                     return 1;
                 }
                 c->busy = true;
@@ -375,7 +372,8 @@ int main(int argc, char **argv)
                    inflight, ok, errors, secs, (double)ok / secs, p50 / 1e3,
                    p99 / 1e3, max / 1e3);
         } else {
-            printf("%" PRIu64 " ok, %" PRIu64 " errors in %.2f s: %.0f/s, "
+            printf("%" PRIu64 " ok, %" PRIu64
+                   " errors in %.2f s: %.0f/s, "
                    "p50 %.0f us, p99 %.0f us, max %.0f us\n",
                    ok, errors, secs, (double)ok / secs, p50 / 1e3, p99 / 1e3,
                    max / 1e3);

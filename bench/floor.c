@@ -180,8 +180,9 @@ int main(int argc, char **argv)
             case 's': n_sync = (unsigned)strtoul(optarg, NULL, 10); break;
             case 'r': n_rtt = (unsigned)strtoul(optarg, NULL, 10); break;
             default:
-                fprintf(stderr, "usage: bench_floor [--dir DIR] [--syncs N] "
-                                "[--round-trips N]\n");
+                fprintf(stderr,
+                        "usage: bench_floor [--dir DIR] [--syncs N] "
+                        "[--round-trips N]\n");
                 return 2;
         }
     }
@@ -197,12 +198,13 @@ int main(int argc, char **argv)
     rtt(n_rtt, rl);
     qsort(dl, n_sync, sizeof *dl, cmp_u64);
     qsort(rl, n_rtt, sizeof *rl, cmp_u64);
-    printf("{\"fdatasync_p50_us\":%.1f,\"fdatasync_p99_us\":%.1f,"
-           "\"fdatasync_per_second\":%.0f,\"rtt_p50_us\":%.1f,"
-           "\"rtt_p99_us\":%.1f}\n",
-           dl[n_sync / 2] / 1e3, dl[n_sync * 99 / 100] / 1e3,
-           n_sync / (elapsed / 1e9), rl[n_rtt / 2] / 1e3,
-           rl[n_rtt * 99 / 100] / 1e3);
+    printf(
+        "{\"fdatasync_p50_us\":%.1f,\"fdatasync_p99_us\":%.1f,"
+        "\"fdatasync_per_second\":%.0f,\"rtt_p50_us\":%.1f,"
+        "\"rtt_p99_us\":%.1f}\n",
+        dl[n_sync / 2] / 1e3, dl[n_sync * 99 / 100] / 1e3,
+        n_sync / (elapsed / 1e9), rl[n_rtt / 2] / 1e3,
+        rl[n_rtt * 99 / 100] / 1e3);
     free(dl);
     free(rl);
     return 0;
