@@ -9,13 +9,13 @@
 #include "../include/jacoraft.h"
 #include "queue.h"
 
-#define JR__CLUSTER_ID_LEN 32              /* hex characters of a 128-bit id */
-#define JR__MAX_COMMAND (64u << 20)        /* largest command accepted */
+#define JR__CLUSTER_ID_LEN 32       /* hex characters of a 128-bit id */
+#define JR__MAX_COMMAND (64u << 20) /* largest command accepted */
 /* Largest frame: raft 0.15 sends a follower that fell behind the whole
  * state in one InstallSnapshot message, so the bound is the 4 GiB a length
  * prefix can say (t_crash caught a 69 MB state refused at 64 MiB). */
 #define JR__MAX_FRAME 0xffffffffu
-#define JR__MAX_BATCH 4096                 /* commands in one raft_apply */
+#define JR__MAX_BATCH 4096 /* commands in one raft_apply */
 
 /* Formatting of error details into a buffer of JR_ERRMSG_SIZE. */
 void jr__errf(char *buf, const char *fmt, ...)
