@@ -324,7 +324,13 @@ static void batch_cb(struct raft_apply *req, int status, void *result)
         if (status == RAFT_LEADERSHIPLOST) {
             code = JR_ELEADERSHIPLOST;
         }
-        fail_batch(n, b->id, code, raft_strerror(status));
+        /* raft 0.15's own texts miss codes such as RAFT_NOSPACE. */
+        fail_batch(n, b->id, code,
+                   code == JR_ELEADERSHIPLOST ? jr_strerror(code)
+                   : code == JR_ENOSPACE
+                       ? "the log could not be written: no space "
+                         "left on device (see jaco-recovery(7))"
+                       : "the log could not be written");
     }
     n->n_raft_reqs--;
     free(b);

@@ -18,11 +18,12 @@ struct io_state {
     struct jr_node *node;
     struct jr__logstore *log;
     struct jr__raft_meta meta;
-    uint64_t next_index; /* index the next append gets */
     uv_timer_t tick;
     unsigned tick_ms;
     uint64_t rand_state;
     unsigned work_pending; /* snapshot puts/gets and async work in flight */
+    unsigned appends_in_flight;
+    struct append_req *failed; /* held failures, newest first */
     bool closing;
     raft_io_close_cb close_cb;
 };
@@ -323,10 +324,6 @@ static int io_load(struct raft_io *io,
     *term = s->meta.term;
     *voted_for = s->meta.vote;
     *start_index = start;
-    s->next_index = start + *n_entries;
-    if (*snapshot != NULL && s->next_index <= (*snapshot)->index) {
-        s->next_index = (*snapshot)->index + 1;
-    }
     return 0;
 }
 
@@ -420,25 +417,54 @@ struct append_req {
     raft_io_append_cb cb;
     struct jr_node *node;
     bool leader; /* counted in leader_appends (see jr__close_raft) */
+    int status;
+    struct append_req *next_failed;
 };
 
-static void append_cb(void *arg, int status, const char *errmsg)
+static void append_finish(struct append_req *a, int status)
 {
-    struct append_req *a = arg;
     struct jr_node *n = a->node;
     struct raft_io_append *req = a->req;
     raft_io_append_cb cb = a->cb;
     bool leader = a->leader;
     raft_free(a);
-    if (status != 0) {
-        jr__errorf(n, "%s", errmsg);
-    }
     if (leader) {
         n->leader_appends--;
     }
     cb(req, raft_code(status));
     if (leader && n->leader_appends == 0) {
         jr__appends_drained(n);
+    }
+}
+
+/* When a write fails, every append queued behind it fails too. raft 0.15
+ * truncates its log from a failed append's first index when told of it, so
+ * hearing of them in submission order makes it truncate past the end of its
+ * log and crash (canonical/raft#352). The failures are held until nothing
+ * is in flight, then reported newest first: each truncation then stays
+ * inside the log. */
+static void append_cb(void *arg, int status, const char *errmsg)
+{
+    struct append_req *a = arg;
+    struct io_state *s = a->node->io_state;
+    s->appends_in_flight--;
+    if (status == 0 && s->failed == NULL) {
+        append_finish(a, 0);
+        return;
+    }
+    if (status != 0) {
+        jr__errorf(a->node, "%s", errmsg);
+    }
+    a->status = status != 0 ? status : JR_EIO;
+    a->next_failed = s->failed;
+    s->failed = a;
+    if (s->appends_in_flight > 0) {
+        return;
+    }
+    while (s->failed != NULL) {
+        struct append_req *f = s->failed;
+        s->failed = f->next_failed;
+        append_finish(f, f->status);
     }
 }
 
@@ -459,8 +485,10 @@ static int io_append(struct raft_io *io,
     a->cb = cb;
     a->node = n;
     a->leader = n->raft.state == RAFT_LEADER;
-    rv = jr__logstore_append(s->log, s->next_index, entries, count, append_cb,
-                             a);
+    /* The store knows where the next entry goes, also after a failed write
+     * that raft has dropped from its log. */
+    rv = jr__logstore_append(s->log, jr__logstore_next_index(s->log), entries,
+                             count, append_cb, a);
     if (rv != 0) {
         raft_free(a);
         return raft_code(rv);
@@ -468,7 +496,7 @@ static int io_append(struct raft_io *io,
     if (a->leader) {
         n->leader_appends++;
     }
-    s->next_index += count;
+    s->appends_in_flight++;
     return 0;
 }
 
@@ -487,7 +515,6 @@ static int io_truncate(struct raft_io *io, raft_index index)
     if (rv != 0) {
         return raft_code(rv);
     }
-    s->next_index = index;
     return 0;
 }
 
@@ -572,7 +599,6 @@ static void put_after_work(uv_work_t *w, int uv_status)
             put_finish(p, rv);
             return;
         }
-        s->next_index = index + 1;
         return;
     }
     if (index > p->trailing) {

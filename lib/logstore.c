@@ -1797,6 +1797,11 @@ uint64_t jr__logstore_last_index(const struct jr__logstore *s)
     return s->last_index;
 }
 
+uint64_t jr__logstore_next_index(const struct jr__logstore *s)
+{
+    return s->loop_next;
+}
+
 int jr__logstore_append(struct jr__logstore *s,
                         uint64_t first_index,
                         const struct raft_entry entries[],

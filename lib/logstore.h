@@ -58,6 +58,11 @@ int jr__logstore_load(struct jr__logstore *s,
 /* Index of the last entry stored, 0 if none (valid after load). */
 uint64_t jr__logstore_last_index(const struct jr__logstore *s);
 
+/* Index the next append must start at, counting what was submitted: after
+ * a failed write it falls back to the end of what is durable, which is
+ * where raft, having dropped the failed entries, appends next. */
+uint64_t jr__logstore_next_index(const struct jr__logstore *s);
+
 /* Append entries[0..n-1] with indexes first_index.. (which must follow the
  * last index, or equal 1 for an empty log). The entries' buffers are
  * borrowed until cb runs. Appends submitted while a write is in flight are

@@ -31,6 +31,9 @@ cleanup() {
         kill -9 "${PID[$i]}" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    if [ -n "${ON_EXIT:-}" ]; then
+        eval "$ON_EXIT" || true
+    fi
     if [ $rc -eq 0 ] && [ -z "${KEEP:-}" ]; then
         rm -rf "$WORK"
     else
