@@ -407,7 +407,18 @@ static int io_send(struct raft_io *io,
                    const struct raft_message *m,
                    raft_io_send_cb cb)
 {
-    return jr__rpc_send_raft(io->impl, req, m, cb);
+    struct jr_node *n = io->impl;
+    /* raft 0.15 answers a snapshot install once it is on disk, addressing
+     * the answer from follower_state even if the node has become a
+     * candidate meanwhile: the id and address are then other union members
+     * (a pointer and a timeout), and reading them crashed (t_crash, seed
+     * 32451). Only a follower sends AppendEntries results: drop the rest;
+     * the leader retries. */
+    if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
+        n->raft.state != RAFT_FOLLOWER) {
+        return RAFT_NOCONNECTION;
+    }
+    return jr__rpc_send_raft(n, req, m, cb);
 }
 
 /* ---- the log ---- */

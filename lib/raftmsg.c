@@ -251,8 +251,12 @@ bad:
     return JR_EPROTO;
 }
 
+/* owned: the frame's own raft_malloc'd buffer, which may become the
+ * entries' batch (their payloads are already in it), or NULL to copy. */
 static int decode_entries(const msgpack_object *o,
                           struct raft_append_entries *ae,
+                          char *owned,
+                          bool *adopted,
                           char *errmsg)
 {
     uint32_t i, n;
@@ -288,12 +292,17 @@ static int decode_entries(const msgpack_object *o,
     ae->entries = raft_calloc(n, sizeof *ae->entries);
     /* One batch for all payloads: raft frees it when the last entry
      * referencing it is released. */
-    batch = raft_malloc(total > 0 ? total : 1);
+    batch = owned != NULL ? owned : raft_malloc(total > 0 ? total : 1);
     if (ae->entries == NULL || batch == NULL) {
         raft_free(ae->entries);
-        raft_free(batch);
+        if (owned == NULL) {
+            raft_free(batch);
+        }
         ae->entries = NULL;
         return JR_ENOMEM;
+    }
+    if (owned != NULL) {
+        *adopted = true;
     }
     for (i = 0; i < n; i++) {
         const msgpack_object *f = o->via.array.ptr[i].via.array.ptr;
@@ -301,12 +310,17 @@ static int decode_entries(const msgpack_object *o,
         e->term = f[0].via.u64;
         e->type = (unsigned short)f[1].via.u64;
         e->buf.len = f[2].via.bin.size;
-        e->buf.base = e->buf.len > 0 ? batch + off : NULL;
-        if (e->buf.len > 0) {
-            memcpy(batch + off, f[2].via.bin.ptr, e->buf.len);
-        }
-        off += e->buf.len;
         e->batch = batch;
+        if (e->buf.len == 0) {
+            e->buf.base = NULL;
+        } else if (owned != NULL) {
+            /* Zero copy: the payload already sits in the frame. */
+            e->buf.base = (void *)f[2].via.bin.ptr;
+        } else {
+            e->buf.base = batch + off;
+            memcpy(batch + off, f[2].via.bin.ptr, e->buf.len);
+            off += e->buf.len;
+        }
     }
     return 0;
 }
@@ -315,6 +329,18 @@ int jr__raftmsg_decode(const char *buf,
                        size_t len,
                        struct raft_message *m,
                        char *errmsg)
+{
+    bool adopted = false;
+    return jr__raftmsg_decode_owned((char *)buf, len, NULL, m, &adopted,
+                                    errmsg);
+}
+
+int jr__raftmsg_decode_owned(char *buf,
+                             size_t len,
+                             char *owned,
+                             struct raft_message *m,
+                             bool *adopted,
+                             char *errmsg)
 {
     msgpack_unpacked u;
     const msgpack_object *f;
@@ -353,7 +379,7 @@ int jr__raftmsg_decode(const char *buf,
                 u64_of(&f[3], &ae->leader_commit)) {
                 break;
             }
-            rv = decode_entries(&f[4], ae, errmsg);
+            rv = decode_entries(&f[4], ae, owned, adopted, errmsg);
             goto out;
         }
         case RAFT_IO_APPEND_ENTRIES_RESULT: {
@@ -405,6 +431,15 @@ int jr__raftmsg_decode(const char *buf,
                 goto out;
             }
             is->data.len = f[5].via.bin.size;
+            if (owned != NULL) {
+                /* The state is most of the frame: slide it to the front of
+                 * the frame's buffer rather than holding it twice. */
+                memmove(owned, f[5].via.bin.ptr, is->data.len);
+                is->data.base = owned;
+                *adopted = true;
+                rv = 0;
+                goto out;
+            }
             is->data.base = raft_malloc(is->data.len > 0 ? is->data.len : 1);
             if (is->data.base == NULL) {
                 raft_configuration_close(&is->conf);

@@ -34,6 +34,17 @@ int jr__raftmsg_decode(const char *buf,
                        struct raft_message *m,
                        char *errmsg);
 
+/* The same for a frame held in its own raft_malloc'd buffer `owned` (==
+ * buf): AppendEntries payloads and the InstallSnapshot state then stay in
+ * it instead of being copied, and *adopted says the message owns it now
+ * (otherwise the caller frees it). */
+int jr__raftmsg_decode_owned(char *buf,
+                             size_t len,
+                             char *owned,
+                             struct raft_message *m,
+                             bool *adopted,
+                             char *errmsg);
+
 /* Release what jr__raftmsg_decode allocated (when not delivered). */
 void jr__raftmsg_release(struct raft_message *m);
 

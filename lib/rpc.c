@@ -23,6 +23,10 @@ struct jr__conn {
     char address[256];
     char *rbuf;
     size_t rlen, rcap;
+    /* A large frame is read into a buffer of its own (raft_malloc'd), which
+     * a raft message can keep: a snapshot is then held once, not twice. */
+    char *big;
+    size_t big_len, big_got;
     msgpack_sbuffer pending_out; /* frames written before connected */
     queue sends;                 /* raft messages waiting for the connection */
     unsigned n_sends;
@@ -93,6 +97,7 @@ struct write_req {
 static void conn_unref(struct jr__conn *c)
 {
     if (--c->refs == 0) {
+        raft_free(c->big);
         free(c->rbuf);
         msgpack_sbuffer_destroy(&c->pending_out);
         free(c);
@@ -269,22 +274,27 @@ static void handle_read_index(struct jr_node *n,
 
 /* Hand a raft message to raft's recv callback, which takes what was
  * allocated for it. */
-static void deliver_raft(struct jr__conn *c, const char *buf, size_t len)
+static void deliver_raft(struct jr__conn *c, char *buf, size_t len, char *owned)
 {
     struct jr_node *n = c->node;
     struct raft_message m;
     char errmsg[JR_ERRMSG_SIZE];
+    bool adopted = false;
     if (c->peer_id == 0) {
         jr__warnf(n, "raft message from %s without a node id; closing",
                   c->address);
         conn_close(c);
         return;
     }
-    if (jr__raftmsg_decode(buf, len, &m, errmsg) != 0) {
+    if (jr__raftmsg_decode_owned(buf, len, owned, &m, &adopted, errmsg) != 0) {
         jr__warnf(n, "raft message from node %llu at %s: %s; closing",
                   (unsigned long long)c->peer_id, c->address, errmsg);
+        raft_free(owned);
         conn_close(c);
         return;
+    }
+    if (!adopted) {
+        raft_free(owned);
     }
     if (n->io_recv_cb == NULL || n->raft_closed) {
         jr__raftmsg_release(&m);
@@ -347,21 +357,13 @@ void jr__rpc_flush(struct jr_node *n)
     }
 }
 
-static void dispatch(struct jr__conn *c, const char *buf, size_t len)
+/* A library RPC frame (codec.c). */
+static void dispatch_rpc(struct jr__conn *c, const char *buf, size_t len)
 {
     struct jr_node *n = c->node;
     struct jr__msg m;
     char errmsg[JR_ERRMSG_SIZE];
-    int rv;
-    if (c->peer_id != 0) {
-        jr__contact_seen(n, c->peer_id);
-    }
-    if (jr__raftmsg_is(buf, len)) {
-        deliver_raft(c, buf, len);
-        return;
-    }
-    rv = jr__msg_decode(buf, len, &m, errmsg);
-    if (rv != 0) {
+    if (jr__msg_decode(buf, len, &m, errmsg) != 0) {
         jr__warnf(n, "rpc from %s: %s; closing the connection", c->address,
                   errmsg);
         conn_close(c);
@@ -387,9 +389,35 @@ static void dispatch(struct jr__conn *c, const char *buf, size_t len)
     jr__msg_free(&m);
 }
 
+/* One frame. owned: buf is a raft_malloc'd buffer of its own (a large
+ * frame), handed over with the frame; NULL when buf is in the read buffer. */
+static void dispatch(struct jr__conn *c, char *buf, size_t len, char *owned)
+{
+    if (c->peer_id != 0) {
+        jr__contact_seen(c->node, c->peer_id);
+    }
+    if (jr__raftmsg_is(buf, len)) {
+        deliver_raft(c, buf, len, owned);
+        return;
+    }
+    dispatch_rpc(c, buf, len);
+    raft_free(owned);
+}
+
+/* Frames from this size on get a buffer of their own. */
+#define BIG_FRAME (256u << 10)
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct jr__conn *c = h->data;
+    (void)suggested;
+    if (c->big != NULL) {
+        /* Exactly the rest of the large frame, so that it ends on a frame
+         * boundary. */
+        buf->base = c->big + c->big_got;
+        buf->len = c->big_len - c->big_got;
+        return;
+    }
     if (c->rcap - c->rlen < 65536) {
         size_t cap = c->rcap == 0 ? 131072 : c->rcap * 2;
         char *p = realloc(c->rbuf, cap);
@@ -401,7 +429,6 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         c->rbuf = p;
         c->rcap = cap;
     }
-    (void)suggested;
     buf->base = c->rbuf + c->rlen;
     buf->len = c->rcap - c->rlen;
 }
@@ -418,23 +445,48 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         conn_close(c);
         return;
     }
-    c->rlen += (size_t)nread;
     /* One reference for the duration: dispatch may close the conn. */
     c->refs++;
+    if (c->big != NULL) {
+        c->big_got += (size_t)nread;
+        if (c->big_got == c->big_len) {
+            char *frame = c->big;
+            c->big = NULL;
+            dispatch(c, frame, c->big_len, frame);
+        }
+        conn_unref(c);
+        return;
+    }
+    c->rlen += (size_t)nread;
     while (!c->closing && c->rlen - off >= 4) {
         const unsigned char *p = (const unsigned char *)c->rbuf + off;
         size_t flen = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) |
                       ((size_t)p[2] << 8) | p[3];
-        if (flen == 0 || flen > JR__MAX_FRAME) {
-            jr__warnf(c->node, "rpc from %s: frame length %zu out of bounds",
-                      c->address, flen);
+        size_t have = c->rlen - off - 4;
+        if (flen == 0) {
+            jr__warnf(c->node, "rpc from %s: empty frame", c->address);
             conn_close(c);
             break;
         }
-        if (c->rlen - off - 4 < flen) {
+        if (have < flen && flen >= BIG_FRAME) {
+            c->big = raft_malloc(flen);
+            if (c->big == NULL) {
+                jr__warnf(c->node,
+                          "rpc from %s: no memory for a %zu-byte frame",
+                          c->address, flen);
+                conn_close(c);
+                break;
+            }
+            memcpy(c->big, c->rbuf + off + 4, have);
+            c->big_len = flen;
+            c->big_got = have;
+            off = c->rlen;
             break;
         }
-        dispatch(c, c->rbuf + off + 4, flen);
+        if (have < flen) {
+            break;
+        }
+        dispatch(c, c->rbuf + off + 4, flen, NULL);
         off += 4 + flen;
     }
     if (!c->closing && off > 0) {
