@@ -332,6 +332,87 @@ START_TEST(malformed_fields_are_refused)
 }
 END_TEST
 
+START_TEST(owned_frames_are_kept_without_a_copy)
+{
+    struct raft_message m, out;
+    struct raft_entry e[2];
+    char data[2][16], snap[64];
+    size_t len;
+    char *frame, *owned;
+    bool adopted;
+    char errmsg[JR_ERRMSG_SIZE];
+
+    /* AppendEntries: the entries point into the frame, which is their
+     * batch. */
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_IO_APPEND_ENTRIES;
+    m.append_entries.term = 2;
+    memset(data[0], 'x', sizeof data[0]);
+    memset(data[1], 'y', sizeof data[1]);
+    for (int i = 0; i < 2; i++) {
+        e[i].term = 2;
+        e[i].type = RAFT_COMMAND;
+        e[i].buf.base = data[i];
+        e[i].buf.len = sizeof data[i];
+        e[i].batch = NULL;
+    }
+    m.append_entries.entries = e;
+    m.append_entries.n_entries = 2;
+    frame = encode(&m, &len);
+    owned = raft_malloc(len);
+    memcpy(owned, frame + 4, len);
+    adopted = false;
+    ck_assert_int_eq(
+        jr__raftmsg_decode_owned(owned, len, owned, &out, &adopted, errmsg), 0);
+    ck_assert(adopted);
+    ck_assert_ptr_eq(out.append_entries.entries[0].batch, owned);
+    ck_assert((char *)out.append_entries.entries[1].buf.base > owned &&
+              (char *)out.append_entries.entries[1].buf.base < owned + len);
+    ck_assert_mem_eq(out.append_entries.entries[1].buf.base, data[1], 16);
+    jr__raftmsg_release(&out); /* frees owned */
+    free(frame);
+
+    /* InstallSnapshot: the state slides to the front of the frame. */
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_IO_INSTALL_SNAPSHOT;
+    m.install_snapshot.term = 2;
+    raft_configuration_init(&m.install_snapshot.conf);
+    ck_assert_int_eq(raft_configuration_add(&m.install_snapshot.conf, 1,
+                                            "127.0.0.1:1", RAFT_VOTER),
+                     0);
+    memset(snap, 's', sizeof snap);
+    m.install_snapshot.data.base = snap;
+    m.install_snapshot.data.len = sizeof snap;
+    frame = encode(&m, &len);
+    owned = raft_malloc(len);
+    memcpy(owned, frame + 4, len);
+    adopted = false;
+    ck_assert_int_eq(
+        jr__raftmsg_decode_owned(owned, len, owned, &out, &adopted, errmsg), 0);
+    ck_assert(adopted);
+    ck_assert_ptr_eq(out.install_snapshot.data.base, owned);
+    ck_assert_mem_eq(out.install_snapshot.data.base, snap, sizeof snap);
+    ck_assert_str_eq(out.install_snapshot.conf.servers[0].address,
+                     "127.0.0.1:1");
+    jr__raftmsg_release(&out);
+    raft_configuration_close(&m.install_snapshot.conf);
+    free(frame);
+
+    /* Anything else leaves the buffer to the caller. */
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_IO_TIMEOUT_NOW;
+    frame = encode(&m, &len);
+    owned = raft_malloc(len);
+    memcpy(owned, frame + 4, len);
+    adopted = false;
+    ck_assert_int_eq(
+        jr__raftmsg_decode_owned(owned, len, owned, &out, &adopted, errmsg), 0);
+    ck_assert(!adopted);
+    raft_free(owned);
+    free(frame);
+}
+END_TEST
+
 Suite *raftmsg_suite(void)
 {
     Suite *s = suite_create("raftmsg");
@@ -340,6 +421,7 @@ Suite *raftmsg_suite(void)
     tcase_add_test(tc, heartbeat_has_no_entries);
     tcase_add_test(tc, small_messages_round_trip);
     tcase_add_test(tc, install_snapshot_round_trip);
+    tcase_add_test(tc, owned_frames_are_kept_without_a_copy);
     suite_add_tcase(s, tc);
     tc = tcase_create("malformed");
     tcase_add_test(tc, truncated_frames_are_refused_at_every_offset);
