@@ -116,8 +116,8 @@ leader_of() { status_field "$1" leader_id || echo 0; }
 # wait_leader NODES...: wait until all the given nodes agree on one leader
 # (other than $NOT_LEADER, if set); prints its id.
 wait_leader() {
-    local t l first
-    for ((t = 0; t < 200; t++)); do
+    local l first deadline=$((SECONDS + ${LEADER_WAIT:-60}))
+    while ((SECONDS < deadline)); do
         first=""
         for i in "$@"; do
             l=$(leader_of "$i" 2>/dev/null || echo 0)
