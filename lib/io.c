@@ -411,11 +411,25 @@ static int io_send(struct raft_io *io,
     /* raft 0.15 answers a snapshot install once it is on disk, addressing
      * the answer from follower_state even if the node has become a
      * candidate meanwhile: the id and address are then other union members
-     * (a pointer and a timeout), and reading them crashed (t_crash, seed
-     * 32451). Only a follower sends AppendEntries results: drop the rest;
-     * the leader retries. */
+     * (a pointer and two flags), and reading them crashed (t_crash, seed
+     * 32451). A candidate also legitimately rejects a stale leader's
+     * AppendEntries, which must get through (the leader learns the higher
+     * term from it). So, outside the follower state, an AppendEntries
+     * result goes out only to a member of the configuration, at the
+     * address the configuration has for it, never through the message's
+     * pointer. */
     if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
         n->raft.state != RAFT_FOLLOWER) {
+        const struct raft_configuration *conf = &n->raft.configuration;
+        struct raft_message copy;
+        unsigned i;
+        for (i = 0; i < conf->n; i++) {
+            if (conf->servers[i].id == m->server_id) {
+                copy = *m;
+                copy.server_address = conf->servers[i].address;
+                return jr__rpc_send_raft(n, req, &copy, cb);
+            }
+        }
         return RAFT_NOCONNECTION;
     }
     return jr__rpc_send_raft(n, req, m, cb);
