@@ -31,7 +31,11 @@ static uint64_t count = 10000;       /* writes to commit */
 static uint64_t duration_ms = 0;     /* stop submitting after this; 0: off */
 static uint64_t timeout_ms = 120000; /* give up if not done by then */
 static unsigned char command[COMMAND_SIZE];
-static bool verbose; /* the library's debug lines on stderr */
+static bool verbose;     /* the library's debug lines on stderr */
+static uint64_t slow_us; /* log each write slower than this (0: none) */
+/* Writes done before the clock starts: the first ones after an election
+ * wait for the followers to hear of the new leader. */
+static uint64_t warmup = 100;
 
 /* The FSM's state; apply, snapshot and restore run on the loop thread, and
  * main reads nothing of it. */
@@ -42,7 +46,8 @@ static unsigned snapshots;
  * apply callbacks) until `done` is set under `mutex`; main reads it after. */
 static struct slot *slots;
 static uint64_t *lat_ns; /* one latency per committed write */
-static uint64_t submitted, completed, t_start_ns, t_end_ns, t_deadline_ns;
+static uint64_t submitted, completed, warmed, t_start_ns, t_end_ns,
+    t_deadline_ns;
 static struct jr_barrier start_barrier;
 static bool loop_done; /* loop thread only: the load has ended */
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -119,6 +124,22 @@ static void apply_cb(struct jr_apply *req,
                      const void *result,
                      size_t result_len);
 
+/* One line per slow write, stamped like the library's log lines so the two
+ * can be read side by side (--slow-us, to find what a stall coincides
+ * with). */
+static void log_slow(uint64_t nth, uint64_t lat)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[16];
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    (void)localtime_r(&ts.tv_sec, &tm);
+    (void)strftime(when, sizeof when, "%H:%M:%S", &tm);
+    fprintf(stderr,
+            "%s.%03ld bench_lib: write %" PRIu64 " took %" PRIu64 " us\n", when,
+            ts.tv_nsec / 1000000, nth, lat / 1000);
+}
+
 static int submit(struct slot *s)
 {
     int rv;
@@ -133,7 +154,7 @@ static int submit(struct slot *s)
 
 static bool may_submit(void)
 {
-    return submitted < count &&
+    return submitted < count + warmup &&
            (t_deadline_ns == 0 || now_ns() < t_deadline_ns);
 }
 
@@ -153,7 +174,16 @@ static void apply_cb(struct jr_apply *req,
         finish(false, "apply: %s: %s", jr_err_name(status), req->errmsg);
         return;
     }
-    lat_ns[completed++] = lat;
+    if (warmed < warmup) {
+        if (++warmed == warmup) {
+            t_start_ns = now_ns();
+        }
+    } else {
+        lat_ns[completed++] = lat;
+    }
+    if (slow_us > 0 && lat > slow_us * 1000u && warmed == warmup) {
+        log_slow(completed, lat);
+    }
     if (may_submit()) {
         int rv = submit(s);
         if (rv != 0) {
@@ -161,7 +191,7 @@ static void apply_cb(struct jr_apply *req,
         }
         return;
     }
-    if (completed == submitted) {
+    if (completed + warmed == submitted) {
         finish(true, NULL);
     }
 }
@@ -198,7 +228,12 @@ static void report(void)
 {
     uint64_t n = completed;
     double secs = (double)(t_end_ns - t_start_ns) / 1e9;
-    uint64_t p50 = 0, p99 = 0, max = 0;
+    uint64_t p50 = 0, p99 = 0, max = 0, loop_max_us = 0;
+    struct jr_status *st;
+    if (jr_node_status(node, &st) == 0) {
+        loop_max_us = st->loop_busy_max_us;
+        jr_status_free(st);
+    }
     if (n > 0) {
         qsort(lat_ns, n, sizeof *lat_ns, cmp_u64);
         p50 = lat_ns[n / 2];
@@ -207,9 +242,10 @@ static void report(void)
     }
     printf("{\"inflight\":%u,\"batch\":1,\"entries\":%" PRIu64
            ",\"seconds\":%.3f,\"per_second\":%.0f,\"p50_us\":%.0f,"
-           "\"p99_us\":%.0f,\"max_us\":%.0f,\"snapshots\":%u}\n",
+           "\"p99_us\":%.0f,\"max_us\":%.0f,\"snapshots\":%u,"
+           "\"warmup\":%" PRIu64 ",\"loop_busy_max_us\":%" PRIu64 "}\n",
            inflight, n, secs, secs > 0 ? (double)n / secs : 0.0, p50 / 1e3,
-           p99 / 1e3, max / 1e3, snapshots);
+           p99 / 1e3, max / 1e3, snapshots, warmup, loop_max_us);
     fflush(stdout);
 }
 
@@ -223,7 +259,10 @@ static void usage(void)
             "                 [--inflight W] [--count N] [--duration-ms MS]\n"
             "                 [--snapshot-threshold N (0: off; default: the "
             "library's)] [--timeout-ms MS]\n"
-            "                 [--verbose (the library's debug log)]\n");
+            "                 [--verbose (the library's debug log)]\n"
+            "                 [--slow-us US (log each write slower than US)]\n"
+            "                 [--warmup N (writes before the clock starts; "
+            "default 100)]\n");
     exit(2);
 }
 
@@ -253,6 +292,8 @@ int main(int argc, char **argv)
         {"snapshot-threshold", required_argument, NULL, 's'},
         {"timeout-ms", required_argument, NULL, 'T'},
         {"verbose", no_argument, NULL, 'v'},
+        {"slow-us", required_argument, NULL, 'S'},
+        {"warmup", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     static const struct jr_fsm fsm = {
@@ -293,6 +334,8 @@ int main(int argc, char **argv)
                 break;
             case 'T': timeout_ms = parse_u64("--timeout-ms", optarg); break;
             case 'v': verbose = true; break;
+            case 'S': slow_us = parse_u64("--slow-us", optarg); break;
+            case 'W': warmup = parse_u64("--warmup", optarg); break;
             default: usage();
         }
     }

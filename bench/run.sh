@@ -7,7 +7,9 @@
 #       16 calls x 64 entries; then the same load through the library's
 #       public API (bench_lib: jr_apply, 100-byte commands, a counter FSM),
 #       snapshots at the library's default and off;
-#   (b'') the stall: the maximum write latency over BENCH_STALL_COUNT
+#   (b'') the stall: the disk alone over BENCH_STALL_COUNT 4 KiB
+#       pwrite+fdatasync (its worst case bounds any write's), then the
+#       maximum write latency over BENCH_STALL_COUNT
 #       (default 100,000) writes at 1 in flight, for libjacoraft with
 #       snapshots at the library's default (several snapshots and segment
 #       rolls happen) and bare raft at raft's default threshold (1024);
@@ -280,6 +282,11 @@ three() {
     scan_logs "$what (run $RUN: $(basename "$prog") $*)" "$name" \
         "$dir"/err*
     DRIVER_SNAPLOG=$(grep -c 'snapshot at index' "$dir/err$DRIVER" || true)
+    # The longest event-loop turn of any node (bench_lib --verbose logs it
+    # when it stops), "-" if none did.
+    LOOP_MAX=$(sed -n 's/.*longest event-loop turn \([0-9.]*\) ms.*/\1/p' \
+        "$dir"/err* | sort -n | tail -n 1)
+    LOOP_MAX=${LOOP_MAX:--}
     DRIVER_FILES=$(find "$dir/n$DRIVER" -type f -printf '%f\n' | sort |
         tr '\n' ' ')
     rm -rf "$dir"
@@ -329,24 +336,29 @@ lib "libjacoraft nosnap" 256 "$(scaled 150000)" 0
 # ---------------------------------------------------------------- (b'')
 # stall_row LABEL THRESHOLD-NOTE: one line of the stall section, from JSON.
 stall_row() {
-    printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$1" \
+    printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$1" \
         "$(jget "$JSON" entries)" "$(jget "$JSON" seconds)" \
         "$(jget "$JSON" per_second)" "$(jget "$JSON" p50_us)" \
         "$(jget "$JSON" p99_us)" "$(jget "$JSON" max_us)" \
-        "$(jget "$JSON" snapshots)" "$2" "$3" "$DRIVER_FILES" >>"$STALL"
+        "$(jget "$JSON" snapshots)" "$2" "$3" "$DRIVER_FILES" "$4" >>"$STALL"
     printf '  %-22s %s\n' "$1" "$JSON"
 }
 
 STALL_N=${BENCH_STALL_COUNT:-$(scaled 100000)}
 if [[ $BENCH_STALL != 0 ]]; then
     echo "(b'') stall: $STALL_N writes at 1 in flight, snapshots on"
+    # The disk alone over as many 4 KiB pwrite+fdatasync: its own worst
+    # case bounds what any replicated write can show.
+    DISK_JSON=$("$FLOOR" --dir "$WORK" --syncs "$STALL_N" --round-trips 1000)
+    echo "  disk alone             $DISK_JSON"
     THREE_TIMEOUT=310
     three libjacoraft "$LIB" --inflight 1 --count "$STALL_N" \
         --timeout-ms 300000 --verbose
-    stall_row libjacoraft "library default (8192)" "$DRIVER_SNAPLOG"
+    stall_row libjacoraft "library default (8192)" "$DRIVER_SNAPLOG" \
+        "$LOOP_MAX"
     three "bare raft" "$RAW" --inflight 1 --batch 1 --count "$STALL_N" \
         --snapshot-threshold 1024 --timeout-ms 300000
-    stall_row "bare raft" "raft default (1024)" "-"
+    stall_row "bare raft" "raft default (1024)" "-" "-"
     THREE_TIMEOUT=100
 fi
 
@@ -643,7 +655,7 @@ if [[ -s $STALL ]]; then
     awk -F'|' '
         { sys[NR] = $1; n[NR] = $2; secs[NR] = $3; ps[NR] = $4; p50[NR] = $5
           p99[NR] = $6; mx[NR] = $7; snaps[NR] = $8; thr[NR] = $9
-          slog[NR] = $10; files[NR] = $11
+          slog[NR] = $10; files[NR] = $11; loop[NR] = $12
           if ($1 == "bare raft") { bmax = $7; b99 = $6 } }
         function ratio(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
         END {
@@ -661,12 +673,22 @@ if [[ -s $STALL ]]; then
                     mx[i], thr[i], snaps[i], slog[i], ratio(mx[i], bmax),
                     ratio(p99[i], b99)
             }
-            printf "(x: ratio to bare raft in this section; files in the" \
-                " leader'"'"'s data directory at the end:)\n"
+            printf "(x: ratio to bare raft in this section)\n"
+            for (i = 1; i <= NR; i++) {
+                if (loop[i] != "-" && loop[i] != "") {
+                    printf "%s: longest event-loop turn on any node %s ms" \
+                        " (whole run, start-up included)\n", sys[i], loop[i]
+                }
+            }
+            printf "files in the leader'"'"'s data directory at the end:\n"
             for (i = 1; i <= NR; i++) {
                 printf "  %s: %s\n", sys[i], files[i]
             }
         }' "$STALL"
+    echo "the disk alone, $(jget "$DISK_JSON" syncs) x 4 KiB" \
+        "pwrite+fdatasync: p99 $(jget "$DISK_JSON" fdatasync_p99_us) us," \
+        "max $(jget "$DISK_JSON" fdatasync_max_us) us (a write at 1 in" \
+        "flight waits for at least two of these)"
 fi
 echo
 awk -F'|' -v floor="$FLOOR_SUM" -v f50="$F50" -v r50="$R50" '

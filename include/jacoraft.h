@@ -401,6 +401,12 @@ struct jr_status {
                    write submitted now would fail with */
     unsigned n_peers;
     struct jr_peer_status *peers; /* configuration, this node included */
+    /* The longest the node's event loop has been busy in one turn since
+     * start, and how many turns took over 5 ms: every request and heartbeat
+     * on this node waited that long (slow FSM callbacks are the usual
+     * cause). */
+    uint64_t loop_busy_max_us;
+    uint64_t loop_slow_turns;
 };
 
 /* Snapshot of the node's state; free with jr_status_free(). Errors:

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mpbound.h"
+
 enum jr__msg_type {
     JR__MSG_FORWARD = 1,      /* follower -> leader: commands to apply */
     JR__MSG_APPLY_RESULT = 2, /* leader -> follower: results */
@@ -75,8 +77,5 @@ int jr__msg_decode(const char *buf,
                    char *errmsg);
 void jr__msg_free(struct jr__msg *m);
 
-/* True if buf holds exactly one msgpack value whose declared lengths and
- * element counts all fit in buf (checked before msgpack-c allocates). */
-bool jr__msgpack_bounded(const char *buf, size_t len);
 
 #endif /* JR_CODEC_H */

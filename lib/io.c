@@ -329,10 +329,19 @@ static int io_load(struct raft_io *io,
 
 /* ---- start, tick, time, random ---- */
 
+/* A follower's log store holds its writes through a full or failing disk
+ * (see jr__logstore_hold); a leader's fail, so that its clients hear of it.
+ * Set before every write and after every tick (roles change on ticks). */
+static void hold_update(struct jr_node *n)
+{
+    jr__logstore_hold(n->io_state->log, n->raft.state == RAFT_FOLLOWER);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct jr_node *n = t->data;
     n->io_tick_cb(&n->io);
+    hold_update(n);
 }
 
 static int io_start(struct raft_io *io,
@@ -510,6 +519,7 @@ static int io_append(struct raft_io *io,
     a->cb = cb;
     a->node = n;
     a->leader = n->raft.state == RAFT_LEADER;
+    hold_update(n);
     /* The store knows where the next entry goes, also after a failed write
      * that raft has dropped from its log. */
     rv = jr__logstore_append(s->log, jr__logstore_next_index(s->log), entries,
@@ -536,7 +546,9 @@ static void truncate_cb(void *arg, int status, const char *errmsg)
 static int io_truncate(struct raft_io *io, raft_index index)
 {
     struct io_state *s = state_of(io);
-    int rv = jr__logstore_truncate(s->log, index, truncate_cb, s->node);
+    int rv;
+    hold_update(s->node);
+    rv = jr__logstore_truncate(s->log, index, truncate_cb, s->node);
     if (rv != 0) {
         return raft_code(rv);
     }
@@ -619,6 +631,7 @@ static void put_after_work(uv_work_t *w, int uv_status)
     }
     if (p->trailing == 0) {
         /* Installed from the leader: the log before it is discarded. */
+        hold_update(n);
         rv = jr__logstore_reset(s->log, index + 1, put_reset_cb, p);
         if (rv != 0) {
             put_finish(p, rv);

@@ -165,7 +165,11 @@ struct jr_node {
     uv_async_t wakeup;
     uv_check_t check;
     uv_timer_t tick;
-    uv_mutex_t mutex; /* ops list and the lifecycle flags */
+    uv_prepare_t watch; /* loopwatch.c */
+    uint64_t watch_last_ns, watch_last_idle, watch_warned_ns;
+    uint64_t loop_busy_max_ns; /* longest turn; loop thread only */
+    uint64_t loop_slow_turns;  /* turns busy over 5 ms */
+    uv_mutex_t mutex;          /* ops list and the lifecycle flags */
     struct jr__op *ops_head, *ops_tail;
     bool started;
     bool stopping; /* stop requested */
@@ -252,6 +256,10 @@ void jr__applied(struct jr_node *n,
                  void *result,
                  size_t result_len);
 int jr__fsm_init(struct jr_node *n);
+
+/* loopwatch.c */
+int jr__loopwatch_init(struct jr_node *n);
+void jr__loopwatch_start(struct jr_node *n);
 
 /* health.c: what a write would fail with now (0 when a leader is known). */
 int jr__health(struct jr_node *n, char *errmsg);

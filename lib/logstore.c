@@ -70,6 +70,7 @@
     "rejoin the node"
 
 static const uint8_t zeros[64 << 10];
+#define PREP_STEP ((uint64_t)256 << 10)
 
 enum req_type {
     REQ_APPEND = 1,
@@ -126,9 +127,11 @@ struct jr__logstore {
     /* Between the two threads, under mutex. */
     uv_mutex_t mutex;
     uv_cond_t cond;
-    queue pending; /* submitted, not yet taken by the writer */
-    queue done;    /* finished, not yet delivered on the loop */
-    bool abort;    /* open failed after the writer started */
+    queue pending;  /* submitted, not yet taken by the writer */
+    queue done;     /* finished, not yet delivered on the loop */
+    bool abort;     /* open failed after the writer started */
+    bool hold;      /* a full or failing disk holds requests (see hold_wait) */
+    bool closing_w; /* close submitted: holding stops */
     uv_thread_t thread;
 
     /* Writer thread only (load sets them up before the first request). */
@@ -140,6 +143,8 @@ struct jr__logstore {
     bool dir_dirty;     /* a rename or unlink awaits the directory fsync */
     int prep_fd;        /* the next segment, preallocated, or -1 */
     uint64_t prep_size;
+    uint64_t prep_zeroed; /* bytes of it zeroed so far */
+    bool prep_synced;     /* all zeroed and fdatasync'd: ready to use */
     uint64_t prep_serial; /* its name is "open-<prep_serial>" */
     uint64_t next_index;
     uint64_t start_index;
@@ -474,28 +479,91 @@ static int create_file(struct jr__logstore *s,
     return 0;
 }
 
-static int prepare(struct jr__logstore *s, uint64_t size)
+static void prep_discard(struct jr__logstore *s)
 {
-    char name[NAME_SIZE];
-    int rv;
-    assert(s->prep_fd < 0);
-    s->prep_serial++;
+    char name[NAME_SIZE], path[PATH_SIZE];
+    close_synced(s->prep_fd);
+    s->prep_fd = -1;
+    s->prep_synced = false;
     open_name(name, s->prep_serial);
-    if ((rv = create_file(s, name, size, &s->prep_fd)) != 0) {
-        s->prep_fd = -1;
+    path_of(s, name, path);
+    (void)unlink(path); /* best effort: load removes leftovers */
+}
+
+/* One step of making the next segment: create and allocate it, or zero
+ * PREP_STEP more bytes of it (their writeback started at once, so the final
+ * fdatasync has little left to flush), or fdatasync it once all is zeroed.
+ * Zeroing a whole segment in one go held up the appends queued behind it
+ * for 5-13 ms; in steps, an append waits for one step at most. */
+static int prepare_step(struct jr__logstore *s, uint64_t size)
+{
+    char name[NAME_SIZE], path[PATH_SIZE];
+    uint64_t to;
+    int fd, rv;
+    if (s->prep_fd < 0) {
+        s->prep_serial++;
+        open_name(name, s->prep_serial);
+        path_of(s, name, path);
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            return io_fail(s, name, "create", errno);
+        }
+        s->prep_fd = fd;
+        s->prep_size = size;
+        s->prep_zeroed = 0;
+        s->prep_synced = false;
+        if ((rv = allocate(s, fd, name, size)) != 0) {
+            prep_discard(s);
+        }
         return rv;
     }
-    s->prep_size = size;
+    open_name(name, s->prep_serial);
+    if (s->prep_zeroed < s->prep_size) {
+        to = s->prep_size - s->prep_zeroed < PREP_STEP
+                 ? s->prep_size
+                 : s->prep_zeroed + PREP_STEP;
+        rv = zero_range(s, s->prep_fd, name, s->prep_zeroed, to);
+        if (rv != 0) {
+            prep_discard(s);
+            return rv;
+        }
+        (void)sync_file_range(s->prep_fd, (off_t)s->prep_zeroed,
+                              (off_t)(to - s->prep_zeroed),
+                              SYNC_FILE_RANGE_WRITE);
+        s->prep_zeroed = to;
+        return 0;
+    }
+    if ((rv = file_sync(s, s->prep_fd, name)) != 0) {
+        prep_discard(s);
+        return rv;
+    }
+    s->prep_synced = true;
     return 0;
 }
 
-/* Between batches: have the next segment ready before the current fills.
- * A failure is not reported here; the roll that needs the segment tries
- * again and fails the append that needed it. */
+/* Make the next segment ready now (a roll needs it). */
+static int prepare(struct jr__logstore *s, uint64_t size)
+{
+    int rv;
+    do {
+        rv = prepare_step(s, size);
+    } while (rv == 0 && !s->prep_synced);
+    return rv;
+}
+
+/* Between batches, while no append waits: have the next segment ready
+ * before the current one fills. A failure is not reported here; the roll
+ * that needs the segment tries again and fails the append that needed it. */
 static void prepare_ahead(struct jr__logstore *s)
 {
-    if (s->prep_fd < 0 && s->n_segs > 0) {
-        (void)prepare(s, s->segment_size);
+    bool busy = false;
+    while (s->n_segs > 0 && !s->prep_synced && !busy) {
+        if (prepare_step(s, s->segment_size) != 0) {
+            return;
+        }
+        uv_mutex_lock(&s->mutex);
+        busy = !QUEUE_IS_EMPTY(&s->pending) || s->abort;
+        uv_mutex_unlock(&s->mutex);
     }
 }
 
@@ -550,7 +618,7 @@ static int roll(struct jr__logstore *s, uint64_t need)
     if ((rv = segs_reserve(s, s->n_segs + 1)) != 0) {
         return rv;
     }
-    if (s->prep_fd < 0 && (rv = prepare(s, size)) != 0) {
+    if (!s->prep_synced && (rv = prepare(s, size)) != 0) {
         return rv;
     }
     open_name(prep, s->prep_serial);
@@ -582,6 +650,7 @@ static int roll(struct jr__logstore *s, uint64_t need)
     seg->size = s->prep_size;
     s->fd = s->prep_fd;
     s->prep_fd = -1;
+    s->prep_synced = false;
     s->dirty_end = SEG_HDR;
     s->dir_dirty = true;
     return dir_sync(s);
@@ -758,6 +827,52 @@ static void fail_chained(struct jr__logstore *s, struct req *r)
              s->fail_status != 0 ? s->fail_msg : "unknown");
 }
 
+static void store_log(struct jr__logstore *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define HOLD_RETRY_MS 1000
+#define HOLD_LOG_EVERY_S 30
+
+/* After a write failed with err: true when the request should be tried again
+ * (after waiting HOLD_RETRY_MS) rather than fail. That is so in hold mode
+ * (a follower's store: raft 0.15 keeps a follower's entries in memory when
+ * their write fails and never writes them again, so failing would leave the
+ * node unable to catch up until restarted) for a full disk or an I/O error,
+ * until the store closes or hold mode is switched off. */
+static bool hold_wait(struct jr__logstore *s, int err, unsigned *tries)
+{
+    uint64_t deadline;
+    bool hold;
+    if (err != JR_ENOSPACE && err != JR_EIO) {
+        return false;
+    }
+    uv_mutex_lock(&s->mutex);
+    hold = s->hold && !s->closing_w && !s->abort;
+    uv_mutex_unlock(&s->mutex);
+    if (!hold) {
+        return false;
+    }
+    if (*tries % (HOLD_LOG_EVERY_S * 1000 / HOLD_RETRY_MS) == 0) {
+        store_log(s, JR_LOG_WARN,
+                  "log %s: %s; this follower holds the leader's entries and "
+                  "tries again every %d ms (it lags until the disk has room "
+                  "or works again; nothing is lost)",
+                  s->dir, s->werr, HOLD_RETRY_MS);
+    }
+    (*tries)++;
+    deadline = uv_hrtime() + (uint64_t)HOLD_RETRY_MS * 1000000u;
+    uv_mutex_lock(&s->mutex);
+    while (s->hold && !s->closing_w && !s->abort) {
+        uint64_t now = uv_hrtime();
+        if (now >= deadline ||
+            uv_cond_timedwait(&s->cond, &s->mutex, deadline - now) != 0) {
+            break;
+        }
+    }
+    uv_mutex_unlock(&s->mutex);
+    return true;
+}
+
 /* Group commit: the appends of run, in order, go out as one record per
  * segment they span, each written with one pwrite and one fdatasync. */
 static void appends_run(struct jr__logstore *s, queue *run)
@@ -767,6 +882,7 @@ static void appends_run(struct jr__logstore *s, queue *run)
         struct req *r = QUEUE_DATA(q, struct req, link);
         uint64_t body, count, next;
         queue *end = QUEUE_NEXT(q);
+        unsigned tries = 0;
         int rv;
 
         if (r->index != s->next_index) {
@@ -774,6 +890,8 @@ static void appends_run(struct jr__logstore *s, queue *run)
             q = end;
             continue;
         }
+    again:
+        end = QUEUE_NEXT(q);
         body = req_body(r);
         count = r->n;
         rv = make_room(s, pad8(REC_HDR + body));
@@ -793,6 +911,9 @@ static void appends_run(struct jr__logstore *s, queue *run)
                 end = QUEUE_NEXT(end);
             }
             rv = chunk_write(s, q, end, count, body);
+        }
+        if (rv != 0 && hold_wait(s, rv, &tries)) {
+            goto again;
         }
         for (; q != end; q = QUEUE_NEXT(q)) {
             r = QUEUE_DATA(q, struct req, link);
@@ -957,33 +1078,34 @@ static int compact_to(struct jr__logstore *s, uint64_t index)
 
 static void writer_close(struct jr__logstore *s)
 {
-    char name[NAME_SIZE], path[PATH_SIZE];
     if (s->fd >= 0) {
         close_synced(s->fd);
         s->fd = -1;
     }
     if (s->prep_fd >= 0) {
-        close_synced(s->prep_fd);
-        s->prep_fd = -1;
-        open_name(name, s->prep_serial);
-        path_of(s, name, path);
-        /* A leftover is removed by the next load anyway. */
-        (void)unlink(path);
+        prep_discard(s);
     }
 }
 
 static void one_run(struct jr__logstore *s, struct req *r)
 {
+    unsigned tries = 0;
     int rv = 0;
     switch (r->type) {
         case REQ_TRUNCATE:
-            if ((rv = truncate_to(s, r->index)) != 0) {
+            while ((rv = truncate_to(s, r->index)) != 0 &&
+                   hold_wait(s, rv, &tries)) {
+            }
+            if (rv != 0) {
                 jr__errf(r->errmsg, "truncate from index %" PRIu64 ": %s",
                          r->index, s->werr);
             }
             break;
         case REQ_RESET:
-            if ((rv = reset_to(s, r->index)) != 0) {
+            while ((rv = reset_to(s, r->index)) != 0 &&
+                   hold_wait(s, rv, &tries)) {
+            }
+            if (rv != 0) {
                 jr__errf(r->errmsg, "reset to index %" PRIu64 ": %s", r->index,
                          s->werr);
             }
@@ -1891,11 +2013,24 @@ void jr__logstore_compact(struct jr__logstore *s, uint64_t index)
     submit(s, r);
 }
 
+void jr__logstore_hold(struct jr__logstore *s, bool hold)
+{
+    uv_mutex_lock(&s->mutex);
+    if (s->hold != hold) {
+        s->hold = hold;
+        uv_cond_signal(&s->cond);
+    }
+    uv_mutex_unlock(&s->mutex);
+}
+
 void jr__logstore_close(struct jr__logstore *s, void (*cb)(void *), void *arg)
 {
     assert(!s->closing);
     s->closing = true;
     s->close_cb = cb;
     s->close_arg = arg;
+    uv_mutex_lock(&s->mutex);
+    s->closing_w = true; /* a held request gives up */
+    uv_mutex_unlock(&s->mutex);
     submit(s, &s->close_req);
 }

@@ -89,6 +89,13 @@ int jr__logstore_truncate(struct jr__logstore *s,
  * index (after a snapshot). Never blocks the loop. */
 void jr__logstore_compact(struct jr__logstore *s, uint64_t index);
 
+/* Hold mode (off at open): a request whose write fails with JR_ENOSPACE or
+ * JR_EIO is retried every second, holding every request behind it, instead
+ * of failing, until it succeeds, hold mode is switched off or the store
+ * closes. For a follower, whose entries raft 0.15 would never write again
+ * after a failure. Loop thread. */
+void jr__logstore_hold(struct jr__logstore *s, bool hold);
+
 /* Replace the whole log with nothing and set the next index to
  * start_index (after a snapshot install from the leader, the log is
  * discarded). Ordered like truncate. cb may be NULL. */

@@ -165,7 +165,10 @@ static void raft_closed_cb(struct raft *r)
     uv_close((uv_handle_t *)&n->tick, handle_closed_cb);
     uv_close((uv_handle_t *)&n->check, handle_closed_cb);
     uv_close((uv_handle_t *)&n->wakeup, handle_closed_cb);
-    jr__infof(n, "stopped");
+    uv_close((uv_handle_t *)&n->watch, handle_closed_cb);
+    jr__infof(n, "stopped (longest event-loop turn %.1f ms, %llu over 5 ms)",
+              (double)n->loop_busy_max_ns / 1e6,
+              (unsigned long long)n->loop_slow_turns);
 }
 
 /* canonical/raft 0.15 crashes in raft_close when two or more of a
@@ -221,7 +224,12 @@ static void transfer_cb(struct raft_transfer *req)
         jr__infof(n, "leadership transferred to node %llu",
                   (unsigned long long)leader);
     } else {
-        jr__warnf(n, "leadership transfer did not complete; stopping anyway");
+        /* Routine when the whole cluster is being stopped: the others are
+         * going too. Otherwise the rest elect a leader within an election
+         * timeout, which is all the transfer would have saved. */
+        jr__infof(n,
+                  "leadership transfer did not complete; stopping anyway "
+                  "(the other voters elect a leader)");
     }
     close_raft(n);
 }
@@ -360,12 +368,14 @@ static void loop_main(void *arg)
         uv_close((uv_handle_t *)&n->tick, handle_closed_cb);
         uv_close((uv_handle_t *)&n->check, handle_closed_cb);
         uv_close((uv_handle_t *)&n->wakeup, handle_closed_cb);
+        uv_close((uv_handle_t *)&n->watch, handle_closed_cb);
         (void)uv_run(&n->loop, UV_RUN_DEFAULT);
         jr__waiter_finish(&ctx->w, jr__err_from_raft(rv), msg);
         return;
     }
     (void)uv_timer_start(&n->tick, tick_cb, TICK_MS, TICK_MS);
     (void)uv_check_start(&n->check, check_cb);
+    jr__loopwatch_start(n);
     uv_mutex_lock(&n->mutex);
     n->loop_running = true;
     uv_mutex_unlock(&n->mutex);
@@ -548,6 +558,7 @@ int jr_node_open(const struct jr_config *in,
     n->check.data = n;
     (void)uv_timer_init(&n->loop, &n->tick);
     n->tick.data = n;
+    (void)jr__loopwatch_init(n);
     *out = n;
     return 0;
 
@@ -728,6 +739,7 @@ void jr_node_close(struct jr_node *n)
         uv_close((uv_handle_t *)&n->tick, handle_closed_cb);
         uv_close((uv_handle_t *)&n->check, handle_closed_cb);
         uv_close((uv_handle_t *)&n->wakeup, handle_closed_cb);
+        uv_close((uv_handle_t *)&n->watch, handle_closed_cb);
         (void)uv_run(&n->loop, UV_RUN_DEFAULT);
     }
     jr__rpc_close(n);

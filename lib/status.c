@@ -53,6 +53,8 @@ static void fill(struct jr_node *n, struct jr_status *st)
     st->applied_index = r->last_applied;
     st->last_index = raft_last_index(r);
     st->snapshot_index = r->log.snapshot.last_index;
+    st->loop_busy_max_us = n->loop_busy_max_ns / 1000;
+    st->loop_slow_turns = n->loop_slow_turns;
     st->health = jr__health(n, why);
     if (st->health == JR_ESTATE) {
         st->health = 0;

@@ -1398,6 +1398,68 @@ START_TEST(sync_enospc_fails_the_append_and_the_store_goes_on)
 }
 END_TEST
 
+/* Hold mode (a follower's store): a write that fails for lack of space is
+ * tried again until it succeeds, with the appends behind it kept in order,
+ * and one warning says so. */
+START_TEST(hold_mode_retries_a_full_disk_until_the_write_succeeds)
+{
+    struct batch *b1, *b2;
+    int hits;
+    reopen_verify(SEG_SIZE);
+    append_ok(3, 100, 1);
+    n_warnings = 0;
+    jr__logstore_hold(store, true);
+    fault_set("write", "seg-", ENOSPC, 1);
+    b1 = submit(4, 2, 300, 1);
+    b2 = submit(6, 1, 50, 1);
+    ck_assert_int_eq(finish(b1), 0);
+    ck_assert_int_eq(finish(b2), 0);
+    uv_mutex_lock(&faults.mutex);
+    hits = faults.hits;
+    uv_mutex_unlock(&faults.mutex);
+    ck_assert_int_eq(hits, 1);
+    ck_assert_int_eq(n_warnings, 1);
+    ck_assert_msg(strstr(last_warning, "No space left on device") &&
+                      strstr(last_warning, "tries again"),
+                  "%s", last_warning);
+    ck_assert_uint_eq(jr__logstore_last_index(store), 6);
+    reopen_verify(SEG_SIZE);
+}
+END_TEST
+
+/* A held write gives up when the store closes, and when hold mode ends (the
+ * node became leader: its clients must hear of the full disk). */
+START_TEST(hold_mode_gives_up_at_close_and_when_switched_off)
+{
+    struct batch *b;
+    reopen_verify(SEG_SIZE);
+    append_ok(3, 100, 1);
+    jr__logstore_hold(store, true);
+    fault_set("write", "seg-", ENOSPC, -1);
+    b = submit(4, 2, 300, 1);
+    /* Let it fail at least once, then switch hold mode off. */
+    while (true) {
+        int hits;
+        uv_mutex_lock(&faults.mutex);
+        hits = faults.hits;
+        uv_mutex_unlock(&faults.mutex);
+        if (hits > 0) {
+            break;
+        }
+        uv_sleep(1);
+    }
+    jr__logstore_hold(store, false);
+    ck_assert_int_eq(finish(b), JR_ENOSPACE);
+    jr__logstore_hold(store, true);
+    b = submit(4, 2, 300, 1);
+    store_close(); /* must not hang */
+    ck_assert_int_eq(finish(b), JR_ENOSPACE);
+    fault_set(NULL, NULL, 0, 0);
+    reopen_verify(SEG_SIZE);
+    ck_assert_uint_eq(jr__logstore_last_index(store), 3);
+}
+END_TEST
+
 START_TEST(a_failure_fails_the_appends_coalesced_or_chained_with_it)
 {
     struct batch *b[20];
@@ -1594,6 +1656,8 @@ Suite *logstore_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, write_enospc_fails_the_append_and_the_store_goes_on);
+    tcase_add_test(tc, hold_mode_retries_a_full_disk_until_the_write_succeeds);
+    tcase_add_test(tc, hold_mode_gives_up_at_close_and_when_switched_off);
     tcase_add_test(tc, write_eio_fails_the_append_and_the_store_goes_on);
     tcase_add_test(tc, sync_eio_fails_the_append_and_the_store_goes_on);
     tcase_add_test(tc, sync_enospc_fails_the_append_and_the_store_goes_on);
