@@ -13,5 +13,6 @@ Suite *raftmsg_suite(void);
 Suite *snapstore_suite(void);
 Suite *metastore_suite(void);
 Suite *logstore_suite(void);
+Suite *config_suite(void);
 
 #endif
