@@ -1,0 +1,293 @@
+/* api.c: the client API's operations.
+ *
+ *   status      {consistent?}             this node's and the cluster's view
+ *   node.label  {node, set{}, unset[]}     a replicated write, audited
+ *   audit       {type?, since_ms?, consistent?}
+ *
+ * Reads come from this node's copy of the state, so they keep working
+ * during an election and on a minority side; with "consistent": true they
+ * wait for a read barrier first (linearizable, needs a quorum). Writes are
+ * refused on TCP connections until the client API is authenticated:
+ * nothing unauthenticated changes state. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "mp.h"
+#include "server.h"
+
+#define LABELS_PER_REQUEST JD_LABELS_MAX
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool arg_bool(const struct jd_request *req, const char *key)
+{
+    const msgpack_object *o = jd_mp_get(req->args, key);
+    return o != NULL && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
+}
+
+/* The library's error as a reply: its slug is the code. */
+static void reply_jr(msgpack_sbuffer *reply, int rv, const char *message)
+{
+    jd_reply_error(reply, jr_err_slug(rv), "%s",
+                   message[0] != '\0' ? message : jr_strerror(rv));
+}
+
+static bool barrier_if_asked(const struct jd_ctx *ctx,
+                             const struct jd_request *req,
+                             msgpack_sbuffer *reply)
+{
+    struct jr_error err;
+    int rv;
+    if (!arg_bool(req, "consistent")) {
+        return true;
+    }
+    memset(&err, 0, sizeof err);
+    rv = jr_barrier_sync(ctx->node, 0, &err);
+    if (rv != 0) {
+        reply_jr(reply, rv, err.message);
+        return false;
+    }
+    return true;
+}
+
+static const char *peer_state(const struct jr_status *st,
+                              const struct jr_peer_status *p)
+{
+    if (p->id == st->leader_id) {
+        return "leader";
+    }
+    if (p->id == st->id) {
+        return jr_state_name(st->state);
+    }
+    return p->reachable ? "follower" : "unreachable";
+}
+
+static void op_status(const struct jd_ctx *ctx,
+                      const struct jd_request *req,
+                      msgpack_sbuffer *reply)
+{
+    struct jr_status *st;
+    msgpack_packer pk;
+    const char *leader_name = "";
+    unsigned i;
+    int rv;
+    if (!barrier_if_asked(ctx, req, reply)) {
+        return;
+    }
+    rv = jr_node_status(ctx->node, &st);
+    if (rv != 0) {
+        reply_jr(reply, rv, "");
+        return;
+    }
+    for (i = 0; i < st->n_peers; i++) {
+        if (st->peers[i].id == st->leader_id) {
+            leader_name = st->peers[i].name;
+        }
+    }
+    jd_reply_ok(reply, &pk);
+    msgpack_pack_map(&pk, 15);
+    jd_mp_kv_str(&pk, "name", ctx->name);
+    jd_mp_key(&pk, "id");
+    msgpack_pack_uint64(&pk, st->id);
+    jd_mp_kv_str(&pk, "address", st->address);
+    jd_mp_kv_str(&pk, "cluster_id", st->cluster_id);
+    jd_mp_key(&pk, "initialised");
+    if (st->cluster_id[0] != '\0') {
+        msgpack_pack_true(&pk);
+    } else {
+        msgpack_pack_false(&pk);
+    }
+    jd_mp_kv_str(&pk, "state", jr_state_name(st->state));
+    jd_mp_key(&pk, "term");
+    msgpack_pack_uint64(&pk, st->term);
+    jd_mp_key(&pk, "leader_id");
+    msgpack_pack_uint64(&pk, st->leader_id);
+    jd_mp_kv_str(&pk, "leader_name", leader_name);
+    jd_mp_kv_str(&pk, "leader_address", st->leader_address);
+    jd_mp_key(&pk, "commit_index");
+    msgpack_pack_uint64(&pk, st->commit_index);
+    jd_mp_key(&pk, "applied_index");
+    msgpack_pack_uint64(&pk, st->applied_index);
+    jd_mp_kv_str(&pk, "health",
+                 st->health == 0 ? "ok" : jr_err_slug(st->health));
+    jd_mp_key(&pk, "peers");
+    msgpack_pack_array(&pk, st->n_peers);
+    for (i = 0; i < st->n_peers; i++) {
+        const struct jr_peer_status *p = &st->peers[i];
+        msgpack_pack_map(&pk, 8);
+        jd_mp_key(&pk, "id");
+        msgpack_pack_uint64(&pk, p->id);
+        jd_mp_kv_str(&pk, "name", p->name);
+        jd_mp_kv_str(&pk, "address", p->address);
+        jd_mp_kv_str(&pk, "role", jr_role_name(p->role));
+        jd_mp_key(&pk, "voter");
+        if (p->role == JR_ROLE_VOTER) {
+            msgpack_pack_true(&pk);
+        } else {
+            msgpack_pack_false(&pk);
+        }
+        jd_mp_kv_str(&pk, "state", peer_state(st, p));
+        jd_mp_key(&pk, "reachable");
+        if (p->reachable) {
+            msgpack_pack_true(&pk);
+        } else {
+            msgpack_pack_false(&pk);
+        }
+        jd_mp_key(&pk, "last_contact_ms");
+        msgpack_pack_int64(&pk, p->last_contact_ms);
+    }
+    jd_mp_key(&pk, "nodes");
+    jd_state_pack_nodes(ctx->state, &pk);
+    jr_status_free(st);
+}
+
+static void op_audit(const struct jd_ctx *ctx,
+                     const struct jd_request *req,
+                     msgpack_sbuffer *reply)
+{
+    char type[32] = "";
+    const msgpack_object *t = jd_mp_get(req->args, "type");
+    int64_t since = 0;
+    msgpack_packer pk;
+    if (t != NULL && jd_mp_copy_str(t, type, sizeof type) != 0) {
+        jd_reply_error(reply, JD_CODE_INVALID,
+                       "\"type\" is not a short string");
+        return;
+    }
+    if (jd_mp_get(req->args, "since_ms") != NULL &&
+        jd_mp_i64(jd_mp_get(req->args, "since_ms"), &since) != 0) {
+        jd_reply_error(reply, JD_CODE_INVALID, "\"since_ms\" is not a number");
+        return;
+    }
+    if (!barrier_if_asked(ctx, req, reply)) {
+        return;
+    }
+    jd_reply_ok(reply, &pk);
+    jd_state_pack_audit(ctx->state, &pk, type, since);
+}
+
+static void op_label(const struct jd_ctx *ctx,
+                     const struct jd_client *client,
+                     const struct jd_request *req,
+                     msgpack_sbuffer *reply)
+{
+    char node[JD_NAME_MAX];
+    char kbuf[LABELS_PER_REQUEST][JD_LABEL_MAX];
+    char vbuf[LABELS_PER_REQUEST][JD_LABEL_MAX];
+    char ubuf[LABELS_PER_REQUEST][JD_LABEL_MAX];
+    const char *keys[LABELS_PER_REQUEST], *values[LABELS_PER_REQUEST];
+    const char *unset[LABELS_PER_REQUEST];
+    const msgpack_object *set = jd_mp_get(req->args, "set");
+    const msgpack_object *uns = jd_mp_get(req->args, "unset");
+    unsigned i, n_set = 0, n_unset = 0;
+    struct jr_error err;
+    void *result = NULL;
+    size_t result_len = 0, len;
+    char *cmd;
+    msgpack_packer pk;
+    int rv;
+
+    if (!client->local) {
+        jd_reply_error(reply, JD_CODE_UNAUTHENTICATED,
+                       "writes are only accepted on the local socket until "
+                       "the remote client API is authenticated");
+        return;
+    }
+    if (jd_mp_copy_str(jd_mp_get(req->args, "node"), node, sizeof node) != 0) {
+        jd_reply_error(reply, JD_CODE_INVALID, "\"node\" is not a node name");
+        return;
+    }
+    if ((set != NULL && (set->type != MSGPACK_OBJECT_MAP ||
+                         set->via.map.size > LABELS_PER_REQUEST)) ||
+        (uns != NULL && (uns->type != MSGPACK_OBJECT_ARRAY ||
+                         uns->via.array.size > LABELS_PER_REQUEST))) {
+        jd_reply_error(reply, JD_CODE_INVALID,
+                       "\"set\" must be a map and \"unset\" an array, of at "
+                       "most %d labels",
+                       LABELS_PER_REQUEST);
+        return;
+    }
+    for (i = 0; set != NULL && i < set->via.map.size; i++) {
+        if (jd_mp_copy_str(&set->via.map.ptr[i].key, kbuf[i], JD_LABEL_MAX) ||
+            jd_mp_copy_str(&set->via.map.ptr[i].val, vbuf[i], JD_LABEL_MAX) ||
+            !jd_label_key_ok(kbuf[i]) || !jd_label_value_ok(vbuf[i])) {
+            jd_reply_error(reply, JD_CODE_INVALID,
+                           "bad label: keys are 1-63 of a-z 0-9 . / _ -; "
+                           "values up to 63 printable characters without "
+                           "spaces, '=' or ','");
+            return;
+        }
+        keys[n_set] = kbuf[i];
+        values[n_set++] = vbuf[i];
+    }
+    for (i = 0; uns != NULL && i < uns->via.array.size; i++) {
+        if (jd_mp_copy_str(&uns->via.array.ptr[i], ubuf[i], JD_LABEL_MAX) ||
+            !jd_label_key_ok(ubuf[i])) {
+            jd_reply_error(reply, JD_CODE_INVALID, "bad label key to remove");
+            return;
+        }
+        unset[n_unset++] = ubuf[i];
+    }
+    if (n_set + n_unset == 0) {
+        jd_reply_error(reply, JD_CODE_INVALID, "no label to set or remove");
+        return;
+    }
+    /* Whether the node exists is for the state machine to say: this
+     * node's copy may be behind (just restarted, or on a minority side). */
+    if (jd_cmd_label(node, keys, values, n_set, unset, n_unset, client->who,
+                     now_ms(), &cmd, &len) != 0) {
+        jd_reply_error(reply, JD_CODE_INTERNAL, "out of memory");
+        return;
+    }
+    memset(&err, 0, sizeof err);
+    rv = jr_apply_sync(ctx->node, cmd, len, 0, &result, &result_len, &err);
+    free(cmd);
+    if (rv != 0) {
+        reply_jr(reply, rv, err.message);
+        return;
+    }
+    if (result != NULL && result_len > 0) {
+        /* "<code>: <message>" from the state machine. */
+        char msg[512];
+        const char *colon;
+        size_t n = result_len < sizeof msg - 1 ? result_len : sizeof msg - 1;
+        memcpy(msg, result, n);
+        msg[n] = '\0';
+        jr_free(result);
+        colon = strstr(msg, ": ");
+        if (colon != NULL) {
+            msg[colon - msg] = '\0';
+            jd_reply_error(reply, msg, "%s", colon + 2);
+        } else {
+            jd_reply_error(reply, JD_CODE_INTERNAL, "%s", msg);
+        }
+        return;
+    }
+    jr_free(result);
+    jd_reply_ok(reply, &pk);
+    msgpack_pack_nil(&pk);
+}
+
+void jd_api_handle(const struct jd_ctx *ctx,
+                   const struct jd_client *client,
+                   const struct jd_request *req,
+                   msgpack_sbuffer *reply)
+{
+    if (strcmp(req->op, "status") == 0) {
+        op_status(ctx, req, reply);
+    } else if (strcmp(req->op, "audit") == 0) {
+        op_audit(ctx, req, reply);
+    } else if (strcmp(req->op, "node.label") == 0) {
+        op_label(ctx, client, req, reply);
+    } else {
+        jd_reply_error(reply, JD_CODE_UNKNOWN_OP, "unknown operation \"%s\"",
+                       req->op);
+    }
+}

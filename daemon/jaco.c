@@ -1,0 +1,764 @@
+/* jaco: the operator's command line for jacod.
+ *
+ *   jaco [--socket PATH | --server HOST:PORT] [-o table|json] [--consistent]
+ *        VERB ...
+ *
+ * Exit codes: 0 success; 1 jacod answered with an error (printed as
+ * Error{code: CODE, message: "..."} with a hint); 2 usage error; 3 jacod
+ * could not be reached. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mp.h"
+#include "proto.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+#define DEFAULT_SOCKET "/run/jaco/jacod.sock"
+
+static const char *socket_path = DEFAULT_SOCKET;
+static const char *server_address;
+static bool json_output;
+static bool consistent;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: jaco [--socket PATH | --server HOST:PORT] [-o table|json]\n"
+            "            [--consistent] VERB ...\n"
+            "\n"
+            "verbs:\n"
+            "  cluster status                 cluster id, leader, term, commit "
+            "index, nodes\n"
+            "  node list                      nodes: name, address, status, "
+            "role, last contact\n"
+            "  node label NAME KEY=VALUE...   set labels on a node "
+            "(replicated, audited)\n"
+            "  node unlabel NAME KEY...       remove labels from a node\n"
+            "  raft list-peers                the Raft configuration as this "
+            "node sees it\n"
+            "  audit [--type T] [--since DURATION]\n"
+            "                                 the audit log (DURATION: 90s, "
+            "15m, 2h, 7d)\n"
+            "\n"
+            "options:\n"
+            "  --socket PATH      jacod's unix socket (default %s)\n"
+            "  --server HOST:PORT jacod's TCP client address (read-only until "
+            "authenticated)\n"
+            "  -o, --output FMT   table (default) or json\n"
+            "  --consistent       linearizable read (needs a quorum); reads "
+            "are local otherwise\n"
+            "  -h, --help         this text; `jaco VERB --help` for a verb\n"
+            "\n"
+            "exit codes: 0 success, 1 jacod returned an error, 2 usage error,\n"
+            "3 jacod not reachable. See jaco(8).\n",
+            DEFAULT_SOCKET);
+}
+
+/* ---- talking to jacod ---- */
+
+static int dial(void)
+{
+    int fd;
+    if (server_address != NULL) {
+        struct sockaddr_in sa;
+        char host[64];
+        const char *colon = strrchr(server_address, ':');
+        int one = 1;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        if (colon == NULL || (size_t)(colon - server_address) >= sizeof host) {
+            fprintf(stderr, "jaco: --server %s: not HOST:PORT\n",
+                    server_address);
+            exit(EXIT_USAGE);
+        }
+        memcpy(host, server_address, (size_t)(colon - server_address));
+        host[colon - server_address] = '\0';
+        sa.sin_port = htons((uint16_t)atoi(colon + 1));
+        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+            fprintf(stderr, "jaco: --server %s: not an IPv4 address\n",
+                    server_address);
+            exit(EXIT_USAGE);
+        }
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            fprintf(stderr,
+                    "jaco: cannot reach jacod at %s: %s\n"
+                    "hint: is jacod running there with --client-address "
+                    "%s?\n",
+                    server_address, strerror(errno), server_address);
+            exit(EXIT_UNREACHABLE);
+        }
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    } else {
+        struct sockaddr_un sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        if (strlen(socket_path) >= sizeof sa.sun_path) {
+            fprintf(stderr, "jaco: --socket %s: path too long\n", socket_path);
+            exit(EXIT_USAGE);
+        }
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", socket_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            fprintf(stderr,
+                    "jaco: cannot reach jacod on %s: %s\n"
+                    "hint: is jacod running on this host (systemctl status "
+                    "jacod)? Only root may use its socket by default.\n",
+                    socket_path, strerror(errno));
+            exit(EXIT_UNREACHABLE);
+        }
+    }
+    return fd;
+}
+
+struct reply {
+    char code[64];
+    char message[1024];
+    const msgpack_object *result;
+    msgpack_unpacked unpacked;
+    char *buf;
+};
+
+/* Send {"op": op, "args": <args packed by the caller into args_sb>} and
+ * read the reply. Exits on transport errors. */
+static void call(const char *op, msgpack_sbuffer *args, struct reply *r)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    size_t len, off = 0;
+    int fd = dial();
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    jd_mp_kv_str(&pk, "op", op);
+    jd_mp_key(&pk, "args");
+    if (args != NULL && args->size > 0) {
+        msgpack_sbuffer_write(&sb, args->data, args->size);
+    } else {
+        msgpack_pack_map(&pk, 0);
+    }
+    if (jd_frame_send(fd, sb.data, sb.size) != 0 ||
+        jd_frame_recv(fd, &r->buf, &len, JD_MAX_REPLY) != 0) {
+        fprintf(stderr, "jaco: jacod closed the connection: %s\n",
+                strerror(errno));
+        exit(EXIT_UNREACHABLE);
+    }
+    close(fd);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_unpacked_init(&r->unpacked);
+    if (msgpack_unpack_next(&r->unpacked, r->buf, len, &off) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        jd_mp_copy_str(jd_mp_get(&r->unpacked.data, "code"), r->code,
+                       sizeof r->code) != 0) {
+        fprintf(stderr, "jaco: malformed reply from jacod\n");
+        exit(EXIT_FAILED);
+    }
+    if (jd_mp_copy_str(jd_mp_get(&r->unpacked.data, "message"), r->message,
+                       sizeof r->message) != 0) {
+        r->message[0] = '\0';
+    }
+    r->result = jd_mp_get(&r->unpacked.data, "result");
+}
+
+static void reply_free(struct reply *r)
+{
+    msgpack_unpacked_destroy(&r->unpacked);
+    free(r->buf);
+}
+
+static void json_string(FILE *out, const char *p, size_t n)
+{
+    size_t i;
+    fputc('"', out);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '"' || c == '\\') {
+            fprintf(out, "\\%c", c);
+        } else if (c < 0x20) {
+            fprintf(out, "\\u%04x", c);
+        } else {
+            fputc(c, out);
+        }
+    }
+    fputc('"', out);
+}
+
+static void print_json(FILE *out, const msgpack_object *o)
+{
+    uint32_t i;
+    switch (o->type) {
+        case MSGPACK_OBJECT_NIL: fputs("null", out); break;
+        case MSGPACK_OBJECT_BOOLEAN:
+            fputs(o->via.boolean ? "true" : "false", out);
+            break;
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+            fprintf(out, "%" PRIu64, o->via.u64);
+            break;
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+            fprintf(out, "%" PRId64, o->via.i64);
+            break;
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64: fprintf(out, "%g", o->via.f64); break;
+        case MSGPACK_OBJECT_STR:
+            json_string(out, o->via.str.ptr, o->via.str.size);
+            break;
+        case MSGPACK_OBJECT_ARRAY:
+            fputc('[', out);
+            for (i = 0; i < o->via.array.size; i++) {
+                if (i > 0) {
+                    fputc(',', out);
+                }
+                print_json(out, &o->via.array.ptr[i]);
+            }
+            fputc(']', out);
+            break;
+        case MSGPACK_OBJECT_MAP:
+            fputc('{', out);
+            for (i = 0; i < o->via.map.size; i++) {
+                if (i > 0) {
+                    fputc(',', out);
+                }
+                print_json(out, &o->via.map.ptr[i].key);
+                fputc(':', out);
+                print_json(out, &o->via.map.ptr[i].val);
+            }
+            fputc('}', out);
+            break;
+        default: fputs("null", out); break;
+    }
+}
+
+static const char *hint_for(const char *code)
+{
+    if (strcmp(code, "no_leader") == 0) {
+        return "an election is in progress; retry in a few seconds";
+    }
+    if (strcmp(code, "quorum_lost") == 0) {
+        return "this node cannot reach a majority of the voters; writes "
+               "wait for them. Reads still work (without --consistent). See "
+               "jaco-recovery(7), QUORUM LOST";
+    }
+    if (strcmp(code, "not_found") == 0) {
+        return "`jaco node list` shows the names";
+    }
+    if (strcmp(code, "unauthenticated") == 0) {
+        return "run jaco on a cluster host, on jacod's local socket";
+    }
+    if (strcmp(code, "timeout") == 0) {
+        return "the write may or may not have happened; check before "
+               "retrying";
+    }
+    return NULL;
+}
+
+/* Print an error reply and exit 1. */
+static void fail_reply(struct reply *r)
+{
+    const char *hint = hint_for(r->code);
+    if (json_output) {
+        printf("{\"code\":");
+        json_string(stdout, r->code, strlen(r->code));
+        printf(",\"message\":");
+        json_string(stdout, r->message, strlen(r->message));
+        printf("}\n");
+    } else {
+        fprintf(stderr, "Error{code: %s, message: \"%s\"}\n", r->code,
+                r->message);
+        if (hint != NULL) {
+            fprintf(stderr, "hint: %s\n", hint);
+        }
+    }
+    reply_free(r);
+    exit(EXIT_FAILED);
+}
+
+/* ---- reading results ---- */
+
+static const char *str_of(const msgpack_object *o, const char *key)
+{
+    static char bufs[8][256];
+    static unsigned next;
+    char *b = bufs[next++ % 8];
+    if (jd_mp_copy_str(jd_mp_get(o, key), b, 256) != 0) {
+        b[0] = '\0';
+    }
+    return b;
+}
+
+static uint64_t u64_of(const msgpack_object *o, const char *key)
+{
+    uint64_t v = 0;
+    (void)jd_mp_u64(jd_mp_get(o, key), &v);
+    return v;
+}
+
+static int64_t i64_of(const msgpack_object *o, const char *key)
+{
+    int64_t v = 0;
+    (void)jd_mp_i64(jd_mp_get(o, key), &v);
+    return v;
+}
+
+static bool bool_of(const msgpack_object *o, const char *key)
+{
+    const msgpack_object *v = jd_mp_get(o, key);
+    return v != NULL && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ago(char *out, size_t size, int64_t ms)
+{
+    if (ms <= 0) {
+        snprintf(out, size, "never");
+    } else {
+        int64_t d = (now_ms() - ms) / 1000;
+        if (d < 0) {
+            d = 0;
+        }
+        if (d < 120) {
+            snprintf(out, size, "%llds ago", (long long)d);
+        } else if (d < 7200) {
+            snprintf(out, size, "%lldm ago", (long long)(d / 60));
+        } else {
+            snprintf(out, size, "%lldh ago", (long long)(d / 3600));
+        }
+    }
+}
+
+static const char *short_status(const char *s)
+{
+    return strncmp(s, "NODE_STATUS_", 12) == 0 ? s + 12 : s;
+}
+
+/* The nodes to show: the state's table, plus raft members the leader has
+ * not recorded yet. */
+static const msgpack_object *nodes_of(const msgpack_object *res)
+{
+    const msgpack_object *n = jd_mp_get(res, "nodes");
+    return n != NULL && n->type == MSGPACK_OBJECT_ARRAY ? n : NULL;
+}
+
+static const msgpack_object *peers_of(const msgpack_object *res)
+{
+    const msgpack_object *p = jd_mp_get(res, "peers");
+    return p != NULL && p->type == MSGPACK_OBJECT_ARRAY ? p : NULL;
+}
+
+static bool in_nodes(const msgpack_object *nodes, uint64_t id)
+{
+    uint32_t i;
+    for (i = 0; nodes != NULL && i < nodes->via.array.size; i++) {
+        if (u64_of(&nodes->via.array.ptr[i], "id") == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static struct reply status_call(void)
+{
+    struct reply r;
+    msgpack_sbuffer args;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    jd_mp_key(&pk, "consistent");
+    if (consistent) {
+        msgpack_pack_true(&pk);
+    } else {
+        msgpack_pack_false(&pk);
+    }
+    call("status", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply(&r);
+    }
+    return r;
+}
+
+/* ---- verbs ---- */
+
+static int cluster_status(void)
+{
+    struct reply r = status_call();
+    const msgpack_object *res = r.result;
+    const msgpack_object *nodes = nodes_of(res), *peers = peers_of(res);
+    uint32_t i, count = 0;
+    if (json_output) {
+        print_json(stdout, res);
+        putchar('\n');
+        reply_free(&r);
+        return 0;
+    }
+    if (!bool_of(res, "initialised")) {
+        printf(
+            "Node %s is not initialised: it belongs to no cluster yet.\n"
+            "Start the first host with `jacod --bootstrap`, or join this "
+            "one to a cluster.\n",
+            str_of(res, "name"));
+        reply_free(&r);
+        return 0;
+    }
+    printf("Cluster:  %s\n", str_of(res, "cluster_id"));
+    if (u64_of(res, "leader_id") != 0) {
+        printf("Leader:   %s (%s)\n", str_of(res, "leader_name"),
+               str_of(res, "leader_address"));
+    } else {
+        printf("Leader:   none (%s)\n", str_of(res, "health"));
+    }
+    printf("Term:     %" PRIu64 "\n", u64_of(res, "term"));
+    printf("Commit:   %" PRIu64 "\n", u64_of(res, "commit_index"));
+    printf("Health:   %s (as seen from %s)\n", str_of(res, "health"),
+           str_of(res, "name"));
+    count = nodes != NULL ? nodes->via.array.size : 0;
+    for (i = 0; peers != NULL && i < peers->via.array.size; i++) {
+        count += !in_nodes(nodes, u64_of(&peers->via.array.ptr[i], "id"));
+    }
+    printf("Nodes (%u):\n", count);
+    printf("  %-16s %-22s %-8s %s\n", "NAME", "ADDRESS", "ROLE", "STATUS");
+    for (i = 0; nodes != NULL && i < nodes->via.array.size; i++) {
+        const msgpack_object *n = &nodes->via.array.ptr[i];
+        printf("  %-16s %-22s %-8s %s\n", str_of(n, "name"),
+               str_of(n, "address"), str_of(n, "role"), str_of(n, "status"));
+    }
+    for (i = 0; peers != NULL && i < peers->via.array.size; i++) {
+        const msgpack_object *p = &peers->via.array.ptr[i];
+        if (!in_nodes(nodes, u64_of(p, "id"))) {
+            printf("  %-16s %-22s %-8s %s\n",
+                   str_of(p, "name")[0] != '\0' ? str_of(p, "name") : "?",
+                   str_of(p, "address"), str_of(p, "role"),
+                   "NODE_STATUS_UNKNOWN");
+        }
+    }
+    reply_free(&r);
+    return 0;
+}
+
+static int node_list(void)
+{
+    struct reply r = status_call();
+    const msgpack_object *nodes = nodes_of(r.result);
+    uint32_t i;
+    if (json_output) {
+        if (nodes != NULL) {
+            print_json(stdout, nodes);
+        } else {
+            printf("[]");
+        }
+        putchar('\n');
+        reply_free(&r);
+        return 0;
+    }
+    printf("%-16s %-22s %-12s %-8s %s\n", "NAME", "ADDRESS", "STATUS", "ROLE",
+           "LAST CONTACT");
+    for (i = 0; nodes != NULL && i < nodes->via.array.size; i++) {
+        const msgpack_object *n = &nodes->via.array.ptr[i];
+        char when[32];
+        ago(when, sizeof when, i64_of(n, "last_seen_ms"));
+        printf("%-16s %-22s %-12s %-8s %s\n", str_of(n, "name"),
+               str_of(n, "address"), short_status(str_of(n, "status")),
+               str_of(n, "role"), when);
+    }
+    reply_free(&r);
+    return 0;
+}
+
+static int raft_list_peers(void)
+{
+    struct reply r = status_call();
+    const msgpack_object *peers = peers_of(r.result);
+    uint32_t i;
+    if (json_output) {
+        if (peers != NULL) {
+            print_json(stdout, peers);
+        } else {
+            printf("[]");
+        }
+        putchar('\n');
+        reply_free(&r);
+        return 0;
+    }
+    printf("%-16s %-20s %-22s %-12s %s\n", "Node", "ID", "Address", "State",
+           "Voter");
+    for (i = 0; peers != NULL && i < peers->via.array.size; i++) {
+        const msgpack_object *p = &peers->via.array.ptr[i];
+        printf("%-16s %-20" PRIu64 " %-22s %-12s %s\n",
+               str_of(p, "name")[0] != '\0' ? str_of(p, "name") : "?",
+               u64_of(p, "id"), str_of(p, "address"), str_of(p, "state"),
+               bool_of(p, "voter") ? "true" : "false");
+    }
+    reply_free(&r);
+    return 0;
+}
+
+static int node_label(int argc, char **argv, bool unset)
+{
+    msgpack_sbuffer args;
+    msgpack_packer pk;
+    struct reply r;
+    int i;
+    if (argc < 2) {
+        fprintf(stderr, "usage: jaco node %s NAME %s...\n",
+                unset ? "unlabel" : "label", unset ? "KEY" : "KEY=VALUE");
+        return EXIT_USAGE;
+    }
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    jd_mp_kv_str(&pk, "node", argv[0]);
+    jd_mp_key(&pk, "set");
+    if (unset) {
+        msgpack_pack_map(&pk, 0);
+        jd_mp_key(&pk, "unset");
+        msgpack_pack_array(&pk, (size_t)(argc - 1));
+        for (i = 1; i < argc; i++) {
+            if (strchr(argv[i], '=') != NULL) {
+                fprintf(stderr, "jaco: node unlabel takes keys, not %s\n",
+                        argv[i]);
+                return EXIT_USAGE;
+            }
+            jd_mp_str(&pk, argv[i]);
+        }
+    } else {
+        msgpack_pack_map(&pk, (size_t)(argc - 1));
+        for (i = 1; i < argc; i++) {
+            char *eq = strchr(argv[i], '=');
+            if (eq == NULL || eq == argv[i]) {
+                fprintf(stderr, "jaco: %s is not KEY=VALUE\n", argv[i]);
+                return EXIT_USAGE;
+            }
+            *eq = '\0';
+            jd_mp_kv_str(&pk, argv[i], eq + 1);
+            *eq = '=';
+        }
+        jd_mp_key(&pk, "unset");
+        msgpack_pack_array(&pk, 0);
+    }
+    call("node.label", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply(&r);
+    }
+    if (json_output) {
+        printf("{\"code\":\"ok\"}\n");
+    } else {
+        printf("%s: labels %s\n", argv[0], unset ? "removed" : "set");
+    }
+    reply_free(&r);
+    return 0;
+}
+
+/* 90s, 15m, 2h, 7d, or plain seconds; -1 if malformed. */
+static int64_t parse_duration_ms(const char *s)
+{
+    char *end;
+    unsigned long long v;
+    int64_t unit = 1000;
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || v > 100000000ull) {
+        return -1;
+    }
+    if (*end != '\0') {
+        switch (*end) {
+            case 's': unit = 1000; break;
+            case 'm': unit = 60 * 1000; break;
+            case 'h': unit = 3600 * 1000; break;
+            case 'd': unit = 86400 * 1000; break;
+            default: return -1;
+        }
+        if (end[1] != '\0') {
+            return -1;
+        }
+    }
+    return (int64_t)v * unit;
+}
+
+static int audit_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"type", required_argument, NULL, 't'},
+        {"since", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *type = "";
+    int64_t since = 0;
+    msgpack_sbuffer args;
+    msgpack_packer pk;
+    struct reply r;
+    uint32_t i;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+            case 't': type = optarg; break;
+            case 's': {
+                int64_t d = parse_duration_ms(optarg);
+                if (d < 0) {
+                    fprintf(stderr,
+                            "jaco: --since %s: not a duration (90s, 15m, "
+                            "2h, 7d)\n",
+                            optarg);
+                    return EXIT_USAGE;
+                }
+                since = now_ms() - d;
+                break;
+            }
+            case 'h':
+                printf(
+                    "usage: jaco audit [--type TYPE] [--since DURATION]\n"
+                    "types: node.joined node.status node.address "
+                    "node.role node.label node.unlabel leader.changed\n");
+                return 0;
+            default: return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "jaco: audit: unexpected argument %s\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    jd_mp_kv_str(&pk, "type", type);
+    jd_mp_key(&pk, "since_ms");
+    msgpack_pack_int64(&pk, since);
+    jd_mp_key(&pk, "consistent");
+    if (consistent) {
+        msgpack_pack_true(&pk);
+    } else {
+        msgpack_pack_false(&pk);
+    }
+    call("audit", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply(&r);
+    }
+    if (json_output) {
+        print_json(stdout, r.result);
+        putchar('\n');
+        reply_free(&r);
+        return 0;
+    }
+    printf("%-24s %-16s %-14s %-34s %s\n", "TIME (UTC)", "TYPE", "NODE", "WHO",
+           "DETAILS");
+    for (i = 0; r.result != NULL && r.result->type == MSGPACK_OBJECT_ARRAY &&
+                i < r.result->via.array.size;
+         i++) {
+        const msgpack_object *e = &r.result->via.array.ptr[i];
+        int64_t ms = i64_of(e, "time_ms");
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        char when[32];
+        gmtime_r(&secs, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        printf("%s.%03dZ %-16s %-14s %-34s %s\n", when, (int)(ms % 1000),
+               str_of(e, "type"), str_of(e, "node"), str_of(e, "who"),
+               str_of(e, "details"));
+    }
+    reply_free(&r);
+    return 0;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    int i;
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 'S'},
+        {"server", required_argument, NULL, 's'},
+        {"output", required_argument, NULL, 'o'},
+        {"consistent", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *noun, *verb;
+    int opt;
+    /* '+': stop at the verb, whose own options come after it. */
+    while ((opt = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+        switch (opt) {
+            case 'S': socket_path = optarg; break;
+            case 's': server_address = optarg; break;
+            case 'o':
+                if (strcmp(optarg, "json") == 0) {
+                    json_output = true;
+                } else if (strcmp(optarg, "table") != 0) {
+                    fprintf(stderr, "jaco: -o %s: use table or json\n", optarg);
+                    return EXIT_USAGE;
+                }
+                break;
+            case 'c': consistent = true; break;
+            case 'h': usage(stdout); return 0;
+            default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    if (argc < 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    noun = argv[0];
+    verb = argc > 1 ? argv[1] : "";
+    if (strcmp(noun, "audit") == 0) {
+        return audit_cmd(argc, argv);
+    }
+    if (wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(noun, "cluster") == 0 && strcmp(verb, "status") == 0 &&
+        argc == 2) {
+        return cluster_status();
+    }
+    if (strcmp(noun, "node") == 0 && strcmp(verb, "list") == 0 && argc == 2) {
+        return node_list();
+    }
+    if (strcmp(noun, "node") == 0 && strcmp(verb, "label") == 0) {
+        return node_label(argc - 2, argv + 2, false);
+    }
+    if (strcmp(noun, "node") == 0 && strcmp(verb, "unlabel") == 0) {
+        return node_label(argc - 2, argv + 2, true);
+    }
+    if (strcmp(noun, "raft") == 0 && strcmp(verb, "list-peers") == 0 &&
+        argc == 2) {
+        return raft_list_peers();
+    }
+    fprintf(stderr, "jaco: unknown command: %s%s%s (see jaco --help)\n", noun,
+            verb[0] != '\0' ? " " : "", verb);
+    return EXIT_USAGE;
+}

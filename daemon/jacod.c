@@ -1,0 +1,394 @@
+/* jacod: the JACO daemon. One per host: a libjacoraft node whose state
+ * machine is the cluster state (state.c), the client API (server.c, api.c),
+ * and, on the leader, the observer that turns what the leader sees of its
+ * peers into node statuses in that state. Runs in the foreground and logs
+ * to stderr; SIGTERM and SIGINT stop it gracefully (a leader hands over
+ * leadership first), SIGHUP re-reads the configuration. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "config.h"
+#include "server.h"
+#include "state.h"
+
+#define OBSERVE_INTERVAL_MS 500
+#define LAST_SEEN_REFRESH_MS 10000
+
+static struct jd_config config;
+static int log_level = JR_LOG_INFO;
+static uv_loop_t *loop;
+static struct jr_node *node;
+static struct jd_state *state;
+static struct jd_server *server;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t observe_timer;
+static bool observe_in_flight; /* under observe_mutex */
+static uv_mutex_t observe_mutex;
+static struct jr_apply observe_req;
+static char *observe_cmd;
+static int exit_code;
+
+static void logf_(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static const char *level_name(int level)
+{
+    switch (level) {
+        case JR_LOG_DEBUG: return "debug";
+        case JR_LOG_INFO: return "info";
+        case JR_LOG_WARN: return "warning";
+        default: return "error";
+    }
+}
+
+static void logf_(int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    if (level < log_level) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* journald stamps lines itself; one fprintf keeps them whole. */
+    fprintf(stderr, "jacod[%s] %s: %s\n", config.name, level_name(level), msg);
+}
+
+static void lib_log(void *data, int level, const char *message)
+{
+    (void)data;
+    if (level >= log_level) {
+        fprintf(stderr, "jacod[%s] %s: %s\n", config.name, level_name(level),
+                message);
+    }
+}
+
+static int parse_level(const char *s)
+{
+    if (strcmp(s, "debug") == 0) {
+        return JR_LOG_DEBUG;
+    }
+    if (strcmp(s, "warning") == 0) {
+        return JR_LOG_WARN;
+    }
+    if (strcmp(s, "error") == 0) {
+        return JR_LOG_ERROR;
+    }
+    return JR_LOG_INFO;
+}
+
+/* Node ids are derived from names (FNV-1a), so that every host computes
+ * the same ids from an --initial-cluster list in any order, and a joining
+ * host's id follows from its name. */
+static uint64_t id_of_name(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *name != '\0'; name++) {
+        h ^= (unsigned char)*name;
+        h *= 0x100000001b3ull;
+    }
+    return h != 0 ? h : 1;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the observer (leader only) ---- */
+
+static void observe_done(struct jr_apply *req,
+                         int status,
+                         const void *result,
+                         size_t result_len)
+{
+    (void)result;
+    (void)result_len;
+    if (status != 0 && status != JR_ENOLEADER && status != JR_EQUORUMLOST &&
+        status != JR_ELEADERSHIPLOST && status != JR_ECANCELED) {
+        logf_(JR_LOG_WARN, "recording node statuses: %s", req->errmsg);
+    }
+    uv_mutex_lock(&observe_mutex);
+    free(observe_cmd);
+    observe_cmd = NULL;
+    observe_in_flight = false;
+    uv_mutex_unlock(&observe_mutex);
+}
+
+static void observe_cb(uv_timer_t *t)
+{
+    struct jd_observed obs[64];
+    struct jr_status *st;
+    unsigned i, n = 0;
+    bool changed = false, busy;
+    int64_t now = wall_ms();
+    char *cmd;
+    size_t len;
+    (void)t;
+    uv_mutex_lock(&observe_mutex);
+    busy = observe_in_flight;
+    uv_mutex_unlock(&observe_mutex);
+    if (busy || jr_node_status(node, &st) != 0) {
+        return;
+    }
+    if (st->state != JR_STATE_LEADER) {
+        jr_status_free(st);
+        return;
+    }
+    changed = jd_state_leader(state) != st->id;
+    for (i = 0; i < st->n_peers && n < sizeof obs / sizeof obs[0]; i++) {
+        const struct jr_peer_status *p = &st->peers[i];
+        struct jd_observed *o = &obs[n++];
+        char address[JD_ADDR_MAX], role[16];
+        int64_t seen;
+        int had = jd_state_node_status(state, p->id, &seen, address, role);
+        memset(o, 0, sizeof *o);
+        o->id = p->id;
+        snprintf(o->name, sizeof o->name, "%s",
+                 p->id == st->id ? config.name : p->name);
+        snprintf(o->address, sizeof o->address, "%s", p->address);
+        snprintf(o->role, sizeof o->role, "%s", jr_role_name(p->role));
+        if (p->id == st->id || p->reachable) {
+            o->status = JD_NODE_STATUS_READY;
+            o->last_seen_ms =
+                now - (p->last_contact_ms > 0 ? p->last_contact_ms : 0);
+        } else {
+            o->status = JD_NODE_STATUS_UNREACHABLE;
+            o->last_seen_ms = seen;
+        }
+        if (had != o->status || strcmp(address, o->address) != 0 ||
+            strcmp(role, o->role) != 0 ||
+            (o->status == JD_NODE_STATUS_READY &&
+             o->last_seen_ms - seen > LAST_SEEN_REFRESH_MS)) {
+            changed = true;
+        }
+    }
+    if (!changed ||
+        jd_cmd_observe(obs, n, st->id, "jacod (leader's observation)", now,
+                       &cmd, &len) != 0) {
+        jr_status_free(st);
+        return;
+    }
+    jr_status_free(st);
+    uv_mutex_lock(&observe_mutex);
+    observe_in_flight = true;
+    observe_cmd = cmd;
+    uv_mutex_unlock(&observe_mutex);
+    memset(&observe_req, 0, sizeof observe_req);
+    if (jr_apply(node, &observe_req, cmd, len, observe_done) != 0) {
+        uv_mutex_lock(&observe_mutex);
+        free(observe_cmd);
+        observe_cmd = NULL;
+        observe_in_flight = false;
+        uv_mutex_unlock(&observe_mutex);
+    }
+}
+
+/* ---- signals ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void shutdown_daemon(const char *why)
+{
+    logf_(JR_LOG_INFO, "%s: stopping", why);
+    jd_state_set_hook(state, NULL, NULL);
+    uv_signal_stop(&sig_term);
+    uv_signal_stop(&sig_int);
+    uv_close((uv_handle_t *)&sig_term, handle_closed);
+    uv_close((uv_handle_t *)&sig_int, handle_closed);
+    uv_close((uv_handle_t *)&sig_hup, handle_closed);
+    uv_close((uv_handle_t *)&observe_timer, handle_closed);
+    if (server != NULL) {
+        jd_server_stop(server);
+        server = NULL;
+    }
+    /* Hands leadership over first; requests still in the thread pool fail
+     * with "canceled" and their connections are gone. */
+    (void)jr_node_stop(node);
+}
+
+static void term_cb(uv_signal_t *s, int signum)
+{
+    (void)s;
+    shutdown_daemon(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* What can change at runtime is the log level and the audit bounds' use in
+ * output; everything else needs a restart, and is said so. */
+static void hup_cb(uv_signal_t *s, int signum)
+{
+    struct jd_config fresh;
+    char err[512];
+    char *argv[3];
+    int argc = 1;
+    (void)s;
+    (void)signum;
+    argv[0] = "jacod";
+    if (config.config_path[0] != '\0') {
+        static char flag[4096 + 16];
+        snprintf(flag, sizeof flag, "--config=%s", config.config_path);
+        argv[argc++] = flag;
+    }
+    argv[argc] = NULL;
+    jd_config_defaults(&fresh);
+    if (jd_config_parse(&fresh, argc, argv, err, sizeof err) != 0) {
+        logf_(JR_LOG_ERROR, "SIGHUP: configuration not reloaded: %s", err);
+        return;
+    }
+    log_level = parse_level(fresh.log_level);
+    snprintf(config.log_level, sizeof config.log_level, "%s", fresh.log_level);
+    logf_(JR_LOG_INFO,
+          "SIGHUP: reloaded %s: log-level %s (other keys take effect at the "
+          "next start)",
+          config.config_path[0] != '\0' ? config.config_path : "(no file)",
+          config.log_level);
+}
+
+static void state_changed(void *data, uint64_t index, const char *type)
+{
+    (void)data;
+    if (server != NULL) {
+        jd_server_notify(server, index, type);
+    }
+}
+
+/* ---- start ---- */
+
+static int open_node(char *err, size_t errlen)
+{
+    struct jr_config cfg;
+    struct jr_error jerr;
+    uint64_t id = id_of_name(config.name);
+    int rv;
+    jr_config_init(&cfg);
+    cfg.id = id;
+    cfg.name = config.name;
+    cfg.address = config.peer_address;
+    cfg.data_dir = config.data_dir;
+    cfg.election_timeout_ms = config.election_timeout_ms;
+    cfg.heartbeat_timeout_ms = config.heartbeat_timeout_ms;
+    cfg.snapshot_threshold = config.snapshot_threshold;
+    cfg.log_level = log_level;
+    cfg.log_cb = lib_log;
+    cfg.fsm = jd_state_fsm(state);
+    memset(&jerr, 0, sizeof jerr);
+    if ((rv = jr_node_open(&cfg, &node, &jerr)) != 0) {
+        snprintf(err, errlen, "%s", jerr.message);
+        return rv;
+    }
+    if (config.bootstrap || config.n_initial > 0) {
+        struct jr_member members[JD_MAX_PEERS];
+        unsigned i, n = 0;
+        if (config.n_initial == 0) {
+            members[n].id = id;
+            members[n++].address = config.peer_address;
+        }
+        for (i = 0; i < config.n_initial; i++) {
+            members[n].id = id_of_name(config.initial_cluster[i].name);
+            members[n++].address = config.initial_cluster[i].address;
+        }
+        if ((rv = jr_node_bootstrap(node, members, n, &jerr)) != 0) {
+            snprintf(err, errlen, "bootstrap: %s", jerr.message);
+            return rv;
+        }
+    }
+    if ((rv = jr_node_start(node, &jerr)) != 0) {
+        snprintf(err, errlen, "%s", jerr.message);
+        return rv;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char err[1024];
+    struct jd_ctx ctx;
+    struct jr_status *st;
+    int rv;
+
+    jd_config_defaults(&config);
+    rv = jd_config_parse(&config, argc, argv, err, sizeof err);
+    if (rv == 1) {
+        jd_config_usage(stdout, "jacod");
+        return 0;
+    }
+    if (rv == 2) {
+        printf("jacod %s (libjacoraft %s)\n", PACKAGE_VERSION, jr_version());
+        return 0;
+    }
+    if (rv != 0) {
+        fprintf(stderr, "jacod: %s\n", err);
+        return 2;
+    }
+    log_level = parse_level(config.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    loop = uv_default_loop();
+    uv_mutex_init(&observe_mutex);
+    state = jd_state_new(config.audit_max_events, config.audit_max_age_s);
+    if (state == NULL) {
+        fprintf(stderr, "jacod: out of memory\n");
+        return 1;
+    }
+    if (open_node(err, sizeof err) != 0) {
+        fprintf(stderr, "jacod: %s\n", err);
+        jr_node_close(node);
+        jd_state_free(state);
+        return 1;
+    }
+    ctx.node = node;
+    ctx.state = state;
+    ctx.name = config.name;
+    server = jd_server_start(loop, &ctx, config.socket_path,
+                             config.client_address, err, sizeof err);
+    if (server == NULL) {
+        fprintf(stderr, "jacod: %s\n", err);
+        jr_node_stop(node);
+        jr_node_close(node);
+        jd_state_free(state);
+        return 1;
+    }
+    jd_state_set_hook(state, state_changed, NULL);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_start(&sig_term, term_cb, SIGTERM);
+    uv_signal_start(&sig_int, term_cb, SIGINT);
+    uv_signal_start(&sig_hup, hup_cb, SIGHUP);
+    uv_timer_init(loop, &observe_timer);
+    uv_timer_start(&observe_timer, observe_cb, OBSERVE_INTERVAL_MS,
+                   OBSERVE_INTERVAL_MS);
+
+    if (jr_node_status(node, &st) == 0) {
+        if (st->cluster_id[0] == '\0') {
+            logf_(JR_LOG_INFO,
+                  "not initialised: this node belongs to no cluster yet and "
+                  "waits to be joined (or start it with --bootstrap or "
+                  "--initial-cluster)");
+        }
+        jr_status_free(st);
+    }
+    logf_(JR_LOG_INFO, "serving clients on %s%s%s", config.socket_path,
+          config.client_address[0] != '\0' ? " and " : "",
+          config.client_address);
+    uv_run(loop, UV_RUN_DEFAULT);
+    jd_state_set_hook(state, NULL, NULL);
+    jr_node_close(node);
+    uv_loop_close(loop);
+    jd_state_free(state);
+    uv_mutex_destroy(&observe_mutex);
+    logf_(JR_LOG_INFO, "stopped");
+    return exit_code;
+}

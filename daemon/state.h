@@ -1,0 +1,107 @@
+/* state.h: jacod's cluster state, the replicated state machine behind
+ * libjacoraft: the nodes (name, address, role, status, labels, last seen)
+ * and a bounded audit log. Commands and snapshots are msgpack. apply,
+ * snapshot and restore run on the library's loop thread; queries run on any
+ * thread and take the state's lock. */
+#ifndef JD_STATE_H
+#define JD_STATE_H
+
+#include <jacoraft.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum jd_node_status {
+    JD_NODE_STATUS_UNKNOWN = 0, /* a member not yet observed by a leader */
+    JD_NODE_STATUS_READY,
+    JD_NODE_STATUS_UNREACHABLE,
+    JD_NODE_STATUS_ISOLATION_UNAVAILABLE,
+};
+const char *jd_node_status_name(int status); /* "NODE_STATUS_READY" ... */
+
+#define JD_NAME_MAX 64
+#define JD_ADDR_MAX 128
+#define JD_LABELS_MAX 32
+#define JD_LABEL_MAX 64 /* key or value, bytes including the NUL */
+
+/* What a leader observed of one member, for jd_cmd_observe. */
+struct jd_observed {
+    uint64_t id;
+    char name[JD_NAME_MAX];
+    char address[JD_ADDR_MAX];
+    char role[16];        /* "voter", "standby", "spare" */
+    int status;           /* enum jd_node_status */
+    int64_t last_seen_ms; /* wall clock (ms since the epoch); 0: never */
+};
+
+struct jd_state;
+
+/* audit bounds: events beyond max_events, or older than max_age_s when a
+ * new event is recorded, are dropped, oldest first. */
+struct jd_state *jd_state_new(unsigned audit_max_events,
+                              unsigned audit_max_age_s);
+void jd_state_free(struct jd_state *s);
+
+/* The FSM to give libjacoraft (its data is s). */
+const struct jr_fsm *jd_state_fsm(struct jd_state *s);
+
+/* Called on the library's loop thread after every applied command, with its
+ * index and type (e.g. "node.label"); for watchers. */
+void jd_state_set_hook(struct jd_state *s,
+                       void (*hook)(void *data,
+                                    uint64_t index,
+                                    const char *type),
+                       void *data);
+
+/* ---- commands (msgpack buffers to jr_apply; free with free()) ----
+ * who: the requester ("uid 0 on the local socket", "jacod node1"); now_ms:
+ * the submitter's wall clock, which the audit log records. */
+int jd_cmd_observe(const struct jd_observed *nodes,
+                   unsigned n,
+                   uint64_t leader_id,
+                   const char *who,
+                   int64_t now_ms,
+                   char **buf,
+                   size_t *len);
+/* Set labels (keys[i]=values[i]) and remove labels (unset[j]) of a node. */
+int jd_cmd_label(const char *node,
+                 const char *const *keys,
+                 const char *const *values,
+                 unsigned n_set,
+                 const char *const *unset,
+                 unsigned n_unset,
+                 const char *who,
+                 int64_t now_ms,
+                 char **buf,
+                 size_t *len);
+
+/* A command's result as the FSM hands it back through jr_apply: "" on
+ * success, else "<code>: <message>" with a stable code (not_found,
+ * invalid_argument). */
+
+/* Label keys: a-z, 0-9, '.', '/', '_', '-', 1-63 bytes; values: printable
+ * ASCII without spaces, '=' or ',', up to 63 bytes. */
+bool jd_label_key_ok(const char *key);
+bool jd_label_value_ok(const char *value);
+
+/* ---- queries: each packs one msgpack value into pk ---- */
+
+/* Array of maps: name, id, address, role, status, labels (map),
+ * last_seen_ms. */
+void jd_state_pack_nodes(struct jd_state *s, msgpack_packer *pk);
+/* Array of maps: index, time_ms, type, who, node, details; only events of
+ * type (if not NULL/"") and not older than since_ms (if > 0). */
+void jd_state_pack_audit(struct jd_state *s,
+                         msgpack_packer *pk,
+                         const char *type,
+                         int64_t since_ms);
+/* The status the state holds for node id (JD_NODE_STATUS_UNKNOWN if none),
+ * and its last seen time; for the leader's observer. */
+int jd_state_node_status(struct jd_state *s,
+                         uint64_t id,
+                         int64_t *last_seen_ms,
+                         char *address,
+                         char *role);
+uint64_t jd_state_leader(struct jd_state *s);
+
+#endif
