@@ -2,7 +2,8 @@
 # demo.sh: builds everything, then runs a local 3-node cluster of the
 # example key-value store on 127.0.0.1, writes keys, kills the leader with
 # kill -9, shows the new leader and that every acknowledged key survived,
-# and stops the cluster cleanly.
+# and stops the cluster cleanly; then the same with three jacod daemons,
+# seen through jaco.
 . "$(dirname "$0")/common.sh"
 ensure_packages
 build build --enable-werror
@@ -57,4 +58,47 @@ echo "  get greeting (linearizable, node ${survivors[0]}): $(kv "${survivors[0]}
 
 say "Stopping the cluster (SIGTERM: leadership is handed over first)"
 for i in "${survivors[@]}"; do stop_node "$i"; echo "  node $i stopped"; done
+
+# ---- part 2: jacod and jaco ----
+JACOD=$top_builddir/jacod
+JACO=$top_builddir/jaco
+jaco() { local i=$1; shift; "$JACO" --socket "$WORK/j$i.sock" "$@"; }
+for i in 1 2 3; do JPEER[$i]="127.0.0.1:$(free_port)"; done
+ic="n1=${JPEER[1]},n2=${JPEER[2]},n3=${JPEER[3]}"
+say "Starting 3 jacod daemons from config files ($WORK/j*.conf)"
+for i in 1 2 3; do
+    printf 'name = n%s\ndata-dir = %s\npeer-address = %s\nsocket = %s\ninitial-cluster = %s\n' \
+        "$i" "$WORK/j$i" "${JPEER[$i]}" "$WORK/j$i.sock" "$ic" >"$WORK/j$i.conf"
+    "$JACOD" --config "$WORK/j$i.conf" >>"$WORK/jlog$i" 2>&1 &
+    PID[$((10 + i))]=$!
+done
+until [ "$(jaco 1 node list 2>/dev/null | grep -c READY)" = 3 ]; do sleep 0.2; done
+echo "\$ jaco cluster status"
+jaco 1 cluster status | sed 's/^/  /'
+echo "\$ jaco node label n2 zone=eu-west-1a"
+jaco 1 node label n2 zone=eu-west-1a | sed 's/^/  /'
+echo "\$ jaco raft list-peers"
+jaco 1 raft list-peers | sed 's/^/  /'
+
+jl=$(jaco 1 -o json cluster status | sed -n 's/.*"leader_name":"\([^"]*\)".*/\1/p')
+say "kill -9 the leader ($jl)"
+kill -9 "${PID[$((10 + ${jl#n}))]}"
+wait "${PID[$((10 + ${jl#n}))]}" 2>/dev/null || true
+unset "PID[$((10 + ${jl#n}))]"
+s=$(( ${jl#n} % 3 + 1 ))
+t0=$(date +%s%N)
+until jaco "$s" node list 2>/dev/null | grep -q "^$jl .*UNREACHABLE"; do sleep 0.2; done
+echo "  $(( ($(date +%s%N) - t0) / 1000000 )) ms later, on n$s:"
+echo "\$ jaco cluster status"
+jaco "$s" cluster status | sed 's/^/  /'
+echo "\$ jaco audit"
+jaco "$s" audit | sed 's/^/  /'
+
+say "Stopping the daemons (SIGTERM)"
+for i in 1 2 3; do
+    [ "n$i" = "$jl" ] && continue
+    kill -TERM "${PID[$((10 + i))]}"
+    wait "${PID[$((10 + i))]}" && echo "  n$i stopped (exit 0)"
+    unset "PID[$((10 + i))]"
+done
 say "Demo complete"
