@@ -14,5 +14,6 @@ Suite *snapstore_suite(void);
 Suite *metastore_suite(void);
 Suite *logstore_suite(void);
 Suite *config_suite(void);
+Suite *state_suite(void);
 
 #endif
