@@ -200,6 +200,12 @@ static void op_label(const struct jd_ctx *ctx,
                        "the remote client API is authenticated");
         return;
     }
+    if (jr_node_cluster_id(ctx->node)[0] == '\0') {
+        jd_reply_error(reply, JD_CODE_NOT_INITIALISED,
+                       "this node belongs to no cluster yet: bootstrap it "
+                       "(jacod --bootstrap) or join it to one");
+        return;
+    }
     if (jd_mp_copy_str(jd_mp_get(req->args, "node"), node, sizeof node) != 0) {
         jd_reply_error(reply, JD_CODE_INVALID, "\"node\" is not a node name");
         return;

@@ -255,6 +255,10 @@ static const char *hint_for(const char *code)
     if (strcmp(code, "not_found") == 0) {
         return "`jaco node list` shows the names";
     }
+    if (strcmp(code, "not_initialised") == 0) {
+        return "start the first host with `jacod --bootstrap`; join the "
+               "others to it";
+    }
     if (strcmp(code, "unauthenticated") == 0) {
         return "run jaco on a cluster host, on jacod's local socket";
     }
@@ -375,6 +379,16 @@ static bool in_nodes(const msgpack_object *nodes, uint64_t id)
     return false;
 }
 
+static void note_uninitialised(const msgpack_object *res)
+{
+    if (!bool_of(res, "initialised") && !json_output) {
+        fprintf(stderr,
+                "note: node %s is not initialised: it belongs to no cluster "
+                "yet\n",
+                str_of(res, "name"));
+    }
+}
+
 static struct reply status_call(void)
 {
     struct reply r;
@@ -394,6 +408,7 @@ static struct reply status_call(void)
     if (strcmp(r.code, JD_CODE_OK) != 0) {
         fail_reply(&r);
     }
+    note_uninitialised(r.result);
     return r;
 }
 

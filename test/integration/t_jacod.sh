@@ -154,6 +154,23 @@ exec 5>&-
 grep -q 'too_large' "$WORK/raw" || fail "no too_large reply"
 kill -0 "${PID[1]}" || fail "jacod died on bad frames"
 
+# ---- a watch streams the changes ({"op":"watch"}, then a label) ----
+exec 6<>"/dev/tcp/$host/$port"
+printf '\x00\x00\x00\x0a\x81\xa2op\xa5watch' >&6
+timeout 6 cat <&6 >"$WORK/watch" &
+watcher=$!
+sleep 0.5
+jaco 2 node label n1 watched=yes >/dev/null || fail "label for the watch"
+wait "$watcher" || true
+exec 6>&-
+grep -q 'node.label' "$WORK/watch" || fail "the watch did not stream the label"
+
+# ---- SIGHUP re-reads the configuration ----
+echo "log-level = debug" >>"$WORK/n2.conf"
+kill -HUP "${PID[2]}"
+wait_for 10 "the reload logged" grep -q 'SIGHUP: reloaded .*log-level debug' "$WORK/log2"
+kill -0 "${PID[2]}" || fail "jacod died on SIGHUP"
+
 # ---- kill -9 the leader ----
 lid=${leader#n}
 kill_node "$lid"
