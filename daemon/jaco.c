@@ -470,20 +470,26 @@ static int cluster_status(void)
     return 0;
 }
 
+/* -o json for a list: the array (or []), then done with r. */
+static int print_json_list(struct reply *r, const msgpack_object *list)
+{
+    if (list != NULL) {
+        print_json(stdout, list);
+    } else {
+        printf("[]");
+    }
+    putchar('\n');
+    reply_free(r);
+    return 0;
+}
+
 static int node_list(void)
 {
     struct reply r = status_call();
     const msgpack_object *nodes = nodes_of(r.result);
     uint32_t i;
     if (json_output) {
-        if (nodes != NULL) {
-            print_json(stdout, nodes);
-        } else {
-            printf("[]");
-        }
-        putchar('\n');
-        reply_free(&r);
-        return 0;
+        return print_json_list(&r, nodes);
     }
     printf("%-16s %-22s %-12s %-8s %s\n", "NAME", "ADDRESS", "STATUS", "ROLE",
            "LAST CONTACT");
@@ -505,14 +511,7 @@ static int raft_list_peers(void)
     const msgpack_object *peers = peers_of(r.result);
     uint32_t i;
     if (json_output) {
-        if (peers != NULL) {
-            print_json(stdout, peers);
-        } else {
-            printf("[]");
-        }
-        putchar('\n');
-        reply_free(&r);
-        return 0;
+        return print_json_list(&r, peers);
     }
     printf("%-16s %-20s %-22s %-12s %s\n", "Node", "ID", "Address", "State",
            "Voter");

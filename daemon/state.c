@@ -183,6 +183,20 @@ static void pack_cmd_head(msgpack_packer *pk,
     msgpack_pack_int64(pk, now_ms);
 }
 
+/* Start a command of type in sb (its head packed, extra more fields to
+ * follow). */
+static void cmd_begin(msgpack_sbuffer *sb,
+                      msgpack_packer *pk,
+                      const char *type,
+                      const char *who,
+                      int64_t now_ms,
+                      unsigned extra)
+{
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+    pack_cmd_head(pk, type, who, now_ms, extra);
+}
+
 static int sbuf_out(msgpack_sbuffer *sb, char **buf, size_t *len)
 {
     *buf = sb->data;
@@ -201,9 +215,7 @@ int jd_cmd_observe(const struct jd_observed *nodes,
     msgpack_sbuffer sb;
     msgpack_packer pk;
     unsigned i;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_cmd_head(&pk, "node.observe", who, now_ms, 2);
+    cmd_begin(&sb, &pk, "node.observe", who, now_ms, 2);
     jd_mp_key(&pk, "leader");
     msgpack_pack_uint64(&pk, leader_id);
     jd_mp_key(&pk, "nodes");
@@ -236,9 +248,7 @@ int jd_cmd_label(const char *node,
     msgpack_sbuffer sb;
     msgpack_packer pk;
     unsigned i;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_cmd_head(&pk, "node.label", who, now_ms, 3);
+    cmd_begin(&sb, &pk, "node.label", who, now_ms, 3);
     jd_mp_kv_str(&pk, "node", node);
     jd_mp_key(&pk, "set");
     msgpack_pack_map(&pk, n_set);
