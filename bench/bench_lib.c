@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "loadutil.h"
+
 #define COMMAND_SIZE 100
 #define MAX_MEMBERS 16
 
@@ -53,13 +55,6 @@ static bool loop_done; /* loop thread only: the load has ended */
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static bool done, failed; /* under mutex: what main waits for */
 static char failure[512];
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- the FSM: a counter of applied commands ---- */
 
@@ -215,12 +210,6 @@ static void barrier_cb(struct jr_barrier *req, int status)
             return;
         }
     }
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* On main, once done. */

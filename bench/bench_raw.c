@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "loadutil.h"
+
 /* 100 bytes of payload rounded up to a multiple of 8: raft 0.15's segment
  * loader miscounts entries of other sizes (see lib/apply.c). */
 #define ENTRY_SIZE 104
@@ -49,11 +51,6 @@ static struct slot *slots;
 static uint64_t *lat_ns; /* one latency per committed entry */
 static uint64_t submitted, completed, t_start_ns, t_deadline_ns, t_boot_ns;
 static struct raft_barrier barrier;
-
-static uint64_t now_ns(void)
-{
-    return uv_hrtime();
-}
 
 /* ---- the FSM: a counter of applied entries ---- */
 
@@ -137,12 +134,6 @@ static void on_signal(uv_signal_t *s, int signum)
 }
 
 /* ---- the load, driven by the leader ---- */
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void report(void)
 {

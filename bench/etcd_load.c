@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadutil.h"
+
 #define MAX_CONNS 1024
 #define RBUF 16384
 
@@ -28,19 +30,6 @@ struct conn {
     char rbuf[RBUF];
     size_t rlen;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static size_t b64(const unsigned char *in, size_t len, char *out)
 {
@@ -67,34 +56,6 @@ static size_t b64(const unsigned char *in, size_t len, char *out)
     }
     out[o] = '\0';
     return o;
-}
-
-static int dial(const char *address)
-{
-    struct sockaddr_in sa;
-    char host[64];
-    const char *colon = strrchr(address, ':');
-    int fd, one = 1;
-    if (colon == NULL || (size_t)(colon - address) >= sizeof host) {
-        return -1;
-    }
-    memcpy(host, address, (size_t)(colon - address));
-    host[colon - address] = '\0';
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        return -1;
-    }
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
 }
 
 static int write_full(int fd, const char *p, size_t n)
