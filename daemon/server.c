@@ -25,8 +25,11 @@ struct conn {
         uv_tcp_t tcp;
         uv_pipe_t pipe;
     } h;
-    struct jd_server *srv;
+    struct jd_server *srv; /* for the list of connections only */
+    uv_loop_t *loop;
+    struct jd_ctx ctx; /* a copy: work may outlive the server's memory */
     struct jd_client client;
+    uv_shutdown_t shutdown;
     queue link;
     char *buf; /* bytes read, not yet a whole frame */
     size_t len;
@@ -82,6 +85,28 @@ static void conn_close(struct conn *c)
         uv_close((uv_handle_t *)&c->h.stream, conn_closed_cb);
     }
     /* else after_work closes it */
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    (void)status;
+    uv_close((uv_handle_t *)&c->h.stream, conn_closed_cb);
+}
+
+/* Close once what is queued to it has been written (a last error reply). */
+static void conn_close_after_writes(struct conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    QUEUE_REMOVE(&c->link);
+    c->shutdown.data = c;
+    (void)uv_read_stop(&c->h.stream);
+    if (uv_shutdown(&c->shutdown, &c->h.stream, shutdown_cb) != 0) {
+        uv_close((uv_handle_t *)&c->h.stream, conn_closed_cb);
+    }
 }
 
 static void write_cb(uv_write_t *req, int status)
@@ -145,7 +170,7 @@ static void work_cb(uv_work_t *w)
         jd_reply_ok(&c->reply, &pk);
         msgpack_pack_nil(&pk);
     } else {
-        jd_api_handle(&c->srv->ctx, &c->client, &req, &c->reply);
+        jd_api_handle(&c->ctx, &c->client, &req, &c->reply);
     }
     jd_request_free(&req);
 }
@@ -193,7 +218,7 @@ static void next_request(struct conn *c)
                            "request of %u bytes (at most %u); closing", n,
                            JD_MAX_REQUEST);
             send_frame(c, &sb);
-            conn_close(c);
+            conn_close_after_writes(c);
             return;
         }
         if (c->len >= 4 + (size_t)n) {
@@ -209,8 +234,7 @@ static void next_request(struct conn *c)
             c->busy = true;
             (void)uv_read_stop(&c->h.stream);
             c->work.data = c;
-            if (uv_queue_work(c->srv->loop, &c->work, work_cb, after_work_cb) !=
-                0) {
+            if (uv_queue_work(c->loop, &c->work, work_cb, after_work_cb) != 0) {
                 c->busy = false;
                 free(c->body);
                 c->body = NULL;
@@ -276,6 +300,8 @@ static void accept_cb(uv_stream_t *listener, int status, bool local)
         return;
     }
     c->srv = srv;
+    c->loop = srv->loop;
+    c->ctx = srv->ctx;
     if (local) {
         uv_pipe_init(srv->loop, &c->h.pipe, 0);
     } else {
