@@ -147,7 +147,10 @@ static void audit(struct jd_state *s,
 {
     struct audit_event *e;
     va_list ap;
-    int64_t oldest = time_ms - (int64_t)s->max_age_s * 1000;
+    int64_t age_ms = (int64_t)s->max_age_s * 1000;
+    /* time_ms is the command's "now": any int64, so do not overflow. */
+    int64_t oldest =
+        time_ms < INT64_MIN + age_ms ? INT64_MIN : time_ms - age_ms;
     while (s->count > 0 && event_at(s, 0)->time_ms < oldest) {
         s->head = (s->head + 1) % s->max_events;
         s->count--;

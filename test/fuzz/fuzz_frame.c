@@ -1,6 +1,6 @@
 /* fuzz_frame.c: libFuzzer target for the decoders of frames a peer can
  * send: library RPCs (codec.c) and raft messages (raftmsg.c).
- * fuzz-sources: codec.c raftmsg.c error.c */
+ * fuzz-sources: lib/codec.c lib/raftmsg.c lib/error.c lib/mpbound.c */
 #include <stddef.h>
 #include <stdint.h>
 

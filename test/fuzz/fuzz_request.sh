@@ -1,0 +1,8 @@
+#!/bin/bash
+# fuzz_request.sh: `make check` replays the corpus of jacod's request,
+# command and snapshot decoders (seeds and every past crash) through the
+# fuzz target, without a fuzzer.
+set -euo pipefail
+top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../../build" && pwd)}
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+exec "$top_builddir/test/fuzz/replay_request" "$top_srcdir/test/fuzz/corpus/request"
