@@ -405,7 +405,8 @@ static int apply_label(struct jd_state *s,
         adds += has_label(r, k) ? 0 : 1;
     }
     for (i = 0; i < unset->via.array.size; i++) {
-        if (jd_mp_copy_str(&unset->via.array.ptr[i], k, sizeof k) != 0) {
+        if (jd_mp_copy_str(&unset->via.array.ptr[i], k, sizeof k) != 0 ||
+            !jd_label_key_ok(k)) {
             return result_error(result, result_len,
                                 "invalid_argument: bad label key");
         }
@@ -495,6 +496,8 @@ static int apply_observe(struct jd_state *s,
                   ob.address, ob.role);
         }
         if (ob.name[0] != '\0' && strcmp(r->name, ob.name) != 0) {
+            audit(s, index, now, "node.renamed", who, ob.name, "%s -> %s",
+                  r->name, ob.name);
             snprintf(r->name, sizeof r->name, "%s", ob.name);
         }
         if (strcmp(r->address, ob.address) != 0) {
@@ -732,7 +735,7 @@ static int fsm_restore(void *data, struct jr_snapshot_reader *rd)
     free(s->nodes);
     free(s->events);
     s->nodes = nodes;
-    s->n_nodes = s->cap_nodes = n_nodes > 0 ? n_nodes : 1;
+    s->cap_nodes = n_nodes > 0 ? n_nodes : 1;
     s->n_nodes = n_nodes;
     s->events = events;
     s->head = 0;
