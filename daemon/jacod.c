@@ -4,14 +4,18 @@
  * peers into node statuses in that state. Runs in the foreground and logs
  * to stderr; SIGTERM and SIGINT stop it gracefully (a leader hands over
  * leadership first), SIGHUP re-reads the configuration. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "config.h"
@@ -24,6 +28,8 @@
 static struct jd_config config;
 static int log_level = JR_LOG_INFO;
 static uv_loop_t *loop;
+static int saved_argc; /* for SIGHUP */
+static char **saved_argv;
 static struct jr_node *node;
 static struct jd_state *state;
 static struct jd_server *server;
@@ -33,7 +39,6 @@ static bool observe_in_flight; /* under observe_mutex */
 static uv_mutex_t observe_mutex;
 static struct jr_apply observe_req;
 static char *observe_cmd;
-static int exit_code;
 
 static void logf_(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -174,8 +179,9 @@ static void observe_cb(uv_timer_t *t)
         }
     }
     if (!changed ||
-        jd_cmd_observe(obs, n, st->id, "jacod (leader's observation)", now,
-                       &cmd, &len) != 0) {
+        jd_cmd_observe(obs, n, st->id, config.audit_max_events,
+                       config.audit_max_age_s, "jacod (leader's observation)",
+                       now, &cmd, &len) != 0) {
         jr_status_free(st);
         return;
     }
@@ -226,35 +232,29 @@ static void term_cb(uv_signal_t *s, int signum)
     shutdown_daemon(signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-/* What can change at runtime is the log level and the audit bounds' use in
- * output; everything else needs a restart, and is said so. */
+/* Re-read the configuration the way it was read at start (the same flags,
+ * then the file). Only the log level changes at runtime; the rest takes
+ * effect at the next start, which the log says. */
 static void hup_cb(uv_signal_t *s, int signum)
 {
     struct jd_config fresh;
     char err[512];
-    char *argv[3];
-    int argc = 1;
     (void)s;
     (void)signum;
-    argv[0] = "jacod";
-    if (config.config_path[0] != '\0') {
-        static char flag[4096 + 16];
-        snprintf(flag, sizeof flag, "--config=%s", config.config_path);
-        argv[argc++] = flag;
-    }
-    argv[argc] = NULL;
     jd_config_defaults(&fresh);
-    if (jd_config_parse(&fresh, argc, argv, err, sizeof err) != 0) {
+    if (jd_config_parse(&fresh, saved_argc, saved_argv, err, sizeof err) != 0) {
         logf_(JR_LOG_ERROR, "SIGHUP: configuration not reloaded: %s", err);
         return;
     }
     log_level = parse_level(fresh.log_level);
     snprintf(config.log_level, sizeof config.log_level, "%s", fresh.log_level);
-    logf_(JR_LOG_INFO,
-          "SIGHUP: reloaded %s: log-level %s (other keys take effect at the "
-          "next start)",
-          config.config_path[0] != '\0' ? config.config_path : "(no file)",
-          config.log_level);
+    /* Said whatever the new level is: the operator asked for it. */
+    fprintf(stderr,
+            "jacod[%s] info: SIGHUP: reloaded %s: log-level %s (other keys "
+            "take effect at the next start)\n",
+            config.name,
+            config.config_path[0] != '\0' ? config.config_path : "(no file)",
+            config.log_level);
 }
 
 static void state_changed(void *data, uint64_t index, const char *type)
@@ -266,6 +266,89 @@ static void state_changed(void *data, uint64_t index, const char *type)
 }
 
 /* ---- start ---- */
+
+/* The library and the client listener take IPv4 literals only; the
+ * configuration's syntax allows host names. Caught here, before anything is
+ * written, as a configuration error. */
+static int ipv4_hostport(const char *what,
+                         const char *hp,
+                         char *err,
+                         size_t errlen)
+{
+    struct in_addr a;
+    char host[64];
+    const char *colon = strrchr(hp, ':');
+    if (colon == NULL || (size_t)(colon - hp) >= sizeof host) {
+        snprintf(err, errlen, "%s %s: not HOST:PORT", what, hp);
+        return -1;
+    }
+    memcpy(host, hp, (size_t)(colon - hp));
+    host[colon - hp] = '\0';
+    if (inet_pton(AF_INET, host, &a) != 1) {
+        snprintf(err, errlen,
+                 "%s %s: the host must be an IPv4 address (host names and "
+                 "IPv6 are not supported yet)",
+                 what, hp);
+        return -1;
+    }
+    if (a.s_addr == htonl(INADDR_ANY) && strcmp(what, "peer-address") == 0) {
+        snprintf(err, errlen,
+                 "peer-address %s: peers dial this address, so it must be "
+                 "this host's own address, not 0.0.0.0",
+                 hp);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_addresses(char *err, size_t errlen)
+{
+    unsigned i;
+    if (ipv4_hostport("peer-address", config.peer_address, err, errlen) != 0 ||
+        (config.client_address[0] != '\0' &&
+         ipv4_hostport("client-address", config.client_address, err, errlen) !=
+             0)) {
+        return -1;
+    }
+    for (i = 0; i < config.n_initial; i++) {
+        if (ipv4_hostport("initial-cluster member",
+                          config.initial_cluster[i].address, err,
+                          errlen) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Bootstrapping writes the member list to the data directory for good: make
+ * sure the peer address can be listened on first, so that a typo or a busy
+ * port does not leave a bootstrapped directory behind. */
+static int probe_listen(char *err, size_t errlen)
+{
+    struct sockaddr_in sa;
+    char host[64];
+    const char *colon = strrchr(config.peer_address, ':');
+    int fd, one = 1, rv;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    snprintf(host, sizeof host, "%.*s", (int)(colon - config.peer_address),
+             config.peer_address);
+    (void)inet_pton(AF_INET, host, &sa.sin_addr);
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    rv = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    if (rv != 0) {
+        snprintf(err, errlen, "cannot listen on peer-address %s: %s",
+                 config.peer_address, strerror(errno));
+    }
+    close(fd);
+    return rv;
+}
 
 static int open_node(char *err, size_t errlen)
 {
@@ -301,7 +384,7 @@ static int open_node(char *err, size_t errlen)
             members[n++].address = config.initial_cluster[i].address;
         }
         if ((rv = jr_node_bootstrap(node, members, n, &jerr)) != 0) {
-            snprintf(err, errlen, "bootstrap: %s", jerr.message);
+            snprintf(err, errlen, "%s", jerr.message);
             return rv;
         }
     }
@@ -320,6 +403,8 @@ int main(int argc, char **argv)
     int rv;
 
     jd_config_defaults(&config);
+    saved_argc = argc;
+    saved_argv = argv;
     rv = jd_config_parse(&config, argc, argv, err, sizeof err);
     if (rv == 1) {
         jd_config_usage(stdout, "jacod");
@@ -337,9 +422,19 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     loop = uv_default_loop();
     uv_mutex_init(&observe_mutex);
-    state = jd_state_new(config.audit_max_events, config.audit_max_age_s);
+    state = jd_state_new();
     if (state == NULL) {
         fprintf(stderr, "jacod: out of memory\n");
+        return 1;
+    }
+    if (check_addresses(err, sizeof err) != 0) {
+        fprintf(stderr, "jacod: %s\n", err);
+        jd_state_free(state);
+        return 2;
+    }
+    if (probe_listen(err, sizeof err) != 0) {
+        fprintf(stderr, "jacod: %s\n", err);
+        jd_state_free(state);
         return 1;
     }
     if (open_node(err, sizeof err) != 0) {
@@ -389,6 +484,6 @@ int main(int argc, char **argv)
     uv_loop_close(loop);
     jd_state_free(state);
     uv_mutex_destroy(&observe_mutex);
-    logf_(JR_LOG_INFO, "stopped");
-    return exit_code;
+    logf_(JR_LOG_INFO, "exiting");
+    return 0;
 }

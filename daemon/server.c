@@ -50,6 +50,7 @@ struct jd_server {
     uv_pipe_t unix_listener;
     uv_tcp_t tcp_listener;
     bool has_tcp;
+    bool socket_ours; /* bound by us: removed at stop */
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     queue conns;
     uv_async_t notify;
@@ -496,6 +497,7 @@ struct jd_server *jd_server_start(uv_loop_t *loop,
         mode_t old = umask(0177);
         rv = uv_pipe_bind(&srv->unix_listener, socket_path);
         umask(old);
+        srv->socket_ours = rv == 0;
     }
     if (rv != 0 || (rv = uv_listen((uv_stream_t *)&srv->unix_listener, 64,
                                    unix_accept_cb)) != 0) {
@@ -548,7 +550,10 @@ void jd_server_stop(struct jd_server *srv)
         conn_close(QUEUE_DATA(q, struct conn, link));
     }
     uv_close((uv_handle_t *)&srv->unix_listener, srv_closed_cb);
-    (void)unlink(srv->socket_path);
+    /* Never another daemon's socket (a second jacod that failed to start). */
+    if (srv->socket_ours) {
+        (void)unlink(srv->socket_path);
+    }
     if (srv->has_tcp) {
         uv_close((uv_handle_t *)&srv->tcp_listener, srv_closed_cb);
     }

@@ -1,9 +1,9 @@
 /* state.c: see state.h.
  *
  * Commands are msgpack maps with a type "t" and the submitter's "who" and
- * "now" (wall clock, ms): the leader's clock stamps audit events, so every
+ * "now" (wall clock, ms): the submitter's clock stamps audit events, so every
  * node records the same time. A snapshot is the array
- * [1, leader_id, [node...], [event...]]. */
+ * [1, leader_id, [node...], [event...], audit_max_events, audit_max_age_s]. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,9 +46,13 @@ struct jd_state {
     struct node_rec *nodes;
     unsigned n_nodes;
     unsigned cap_nodes;
-    struct audit_event *events; /* a ring of max_events */
-    unsigned head;              /* oldest */
+    struct audit_event *events; /* events[head .. head+count) */
+    unsigned cap_events;
+    unsigned head; /* the oldest */
     unsigned count;
+    /* The audit log's bounds are replicated (the leader's configuration,
+     * carried by its observations), so that every node drops the same
+     * events. */
     unsigned max_events;
     unsigned max_age_s;
     uint64_t leader_id;
@@ -122,7 +126,7 @@ static struct node_rec *node_add(struct jd_state *s)
 
 static struct audit_event *event_at(struct jd_state *s, unsigned k)
 {
-    return &s->events[(s->head + k) % s->max_events];
+    return &s->events[s->head + k];
 }
 
 /* Record an event; drops the oldest beyond the count, and those older than
@@ -152,12 +156,27 @@ static void audit(struct jd_state *s,
     int64_t oldest =
         time_ms < INT64_MIN + age_ms ? INT64_MIN : time_ms - age_ms;
     while (s->count > 0 && event_at(s, 0)->time_ms < oldest) {
-        s->head = (s->head + 1) % s->max_events;
+        s->head++;
         s->count--;
     }
-    if (s->count == s->max_events) {
-        s->head = (s->head + 1) % s->max_events;
+    while (s->count > 0 && s->count >= s->max_events) {
+        s->head++;
         s->count--;
+    }
+    if (s->head + s->count == s->cap_events) {
+        if (s->head > 0) {
+            memmove(s->events, s->events + s->head,
+                    s->count * sizeof *s->events);
+            s->head = 0;
+        } else {
+            unsigned cap = s->cap_events == 0 ? 64 : s->cap_events * 2;
+            struct audit_event *ev = realloc(s->events, cap * sizeof *ev);
+            if (ev == NULL) {
+                return; /* out of memory: this event is not recorded */
+            }
+            s->events = ev;
+            s->cap_events = cap;
+        }
     }
     e = event_at(s, s->count++);
     memset(e, 0, sizeof *e);
@@ -210,6 +229,8 @@ static int sbuf_out(msgpack_sbuffer *sb, char **buf, size_t *len)
 int jd_cmd_observe(const struct jd_observed *nodes,
                    unsigned n,
                    uint64_t leader_id,
+                   unsigned audit_max_events,
+                   unsigned audit_max_age_s,
                    const char *who,
                    int64_t now_ms,
                    char **buf,
@@ -218,7 +239,11 @@ int jd_cmd_observe(const struct jd_observed *nodes,
     msgpack_sbuffer sb;
     msgpack_packer pk;
     unsigned i;
-    cmd_begin(&sb, &pk, "node.observe", who, now_ms, 2);
+    cmd_begin(&sb, &pk, "node.observe", who, now_ms, 4);
+    jd_mp_key(&pk, "audit_max_events");
+    msgpack_pack_uint64(&pk, audit_max_events);
+    jd_mp_key(&pk, "audit_max_age_s");
+    msgpack_pack_uint64(&pk, audit_max_age_s);
     jd_mp_key(&pk, "leader");
     msgpack_pack_uint64(&pk, leader_id);
     jd_mp_key(&pk, "nodes");
@@ -460,13 +485,19 @@ static int apply_observe(struct jd_state *s,
                          size_t *result_len)
 {
     const msgpack_object *nodes = jd_mp_get(cmd, "nodes");
-    uint64_t leader;
+    uint64_t leader, max_events, max_age;
     unsigned i;
     if (jd_mp_u64(jd_mp_get(cmd, "leader"), &leader) != 0 || nodes == NULL ||
-        nodes->type != MSGPACK_OBJECT_ARRAY) {
+        nodes->type != MSGPACK_OBJECT_ARRAY ||
+        jd_mp_u64(jd_mp_get(cmd, "audit_max_events"), &max_events) != 0 ||
+        jd_mp_u64(jd_mp_get(cmd, "audit_max_age_s"), &max_age) != 0 ||
+        max_events == 0 || max_events > JD_AUDIT_MAX_EVENTS_LIMIT ||
+        max_age == 0 || max_age > UINT32_MAX) {
         return result_error(result, result_len,
                             "invalid_argument: malformed observe command");
     }
+    s->max_events = (unsigned)max_events;
+    s->max_age_s = (unsigned)max_age;
     for (i = 0; i < nodes->via.array.size; i++) {
         const msgpack_object *o = &nodes->via.array.ptr[i];
         struct jd_observed ob;
@@ -621,7 +652,7 @@ static int fsm_snapshot(void *data, struct jr_snapshot_writer *w)
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     pthread_mutex_lock(&s->mutex);
-    msgpack_pack_array(&pk, 4);
+    msgpack_pack_array(&pk, 6);
     msgpack_pack_uint64(&pk, SNAPSHOT_VERSION);
     msgpack_pack_uint64(&pk, s->leader_id);
     msgpack_pack_array(&pk, s->n_nodes);
@@ -632,6 +663,8 @@ static int fsm_snapshot(void *data, struct jr_snapshot_writer *w)
     for (i = 0; i < s->count; i++) {
         pack_event(&pk, event_at(s, i));
     }
+    msgpack_pack_uint64(&pk, s->max_events);
+    msgpack_pack_uint64(&pk, s->max_age_s);
     pthread_mutex_unlock(&s->mutex);
     rv = sb.data != NULL ? jr_snapshot_write(w, sb.data, sb.size) : -1;
     msgpack_sbuffer_destroy(&sb);
@@ -693,8 +726,8 @@ static int fsm_restore(void *data, struct jr_snapshot_reader *rd)
     struct audit_event *events = NULL;
     const msgpack_object *a;
     msgpack_unpacked u;
-    uint64_t version, leader;
-    unsigned i, n_nodes, n_events, skip;
+    uint64_t version, leader, max_events, max_age;
+    unsigned i, n_nodes, n_events;
     int rv = -1;
     if (buf == NULL) {
         return -1;
@@ -703,19 +736,22 @@ static int fsm_restore(void *data, struct jr_snapshot_reader *rd)
     msgpack_unpacked_init(&u);
     if (!jr__msgpack_bounded(buf, len) ||
         msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 4) {
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 6) {
         goto out;
     }
     a = u.data.via.array.ptr;
     if (jd_mp_u64(&a[0], &version) != 0 || version != SNAPSHOT_VERSION ||
         jd_mp_u64(&a[1], &leader) != 0 || a[2].type != MSGPACK_OBJECT_ARRAY ||
-        a[3].type != MSGPACK_OBJECT_ARRAY) {
+        a[3].type != MSGPACK_OBJECT_ARRAY || jd_mp_u64(&a[4], &max_events) ||
+        jd_mp_u64(&a[5], &max_age) || max_events == 0 ||
+        max_events > JD_AUDIT_MAX_EVENTS_LIMIT || max_age == 0 ||
+        max_age > UINT32_MAX) {
         goto out;
     }
     n_nodes = a[2].via.array.size;
     n_events = a[3].via.array.size;
     nodes = calloc(n_nodes > 0 ? n_nodes : 1, sizeof *nodes);
-    events = calloc(s->max_events, sizeof *events);
+    events = calloc(n_events > 0 ? n_events : 1, sizeof *events);
     if (nodes == NULL || events == NULL) {
         goto out;
     }
@@ -724,10 +760,8 @@ static int fsm_restore(void *data, struct jr_snapshot_reader *rd)
             goto out;
         }
     }
-    /* A smaller bound than the snapshot's keeps the newest. */
-    skip = n_events > s->max_events ? n_events - s->max_events : 0;
-    for (i = skip; i < n_events; i++) {
-        if (restore_event(&events[i - skip], &a[3].via.array.ptr[i]) != 0) {
+    for (i = 0; i < n_events; i++) {
+        if (restore_event(&events[i], &a[3].via.array.ptr[i]) != 0) {
             goto out;
         }
     }
@@ -738,8 +772,11 @@ static int fsm_restore(void *data, struct jr_snapshot_reader *rd)
     s->cap_nodes = n_nodes > 0 ? n_nodes : 1;
     s->n_nodes = n_nodes;
     s->events = events;
+    s->cap_events = n_events > 0 ? n_events : 1;
     s->head = 0;
-    s->count = n_events - skip;
+    s->count = n_events;
+    s->max_events = (unsigned)max_events;
+    s->max_age_s = (unsigned)max_age;
     s->leader_id = leader;
     pthread_mutex_unlock(&s->mutex);
     nodes = NULL;
@@ -755,20 +792,16 @@ out:
 
 /* ---- life and queries ---- */
 
-struct jd_state *jd_state_new(unsigned audit_max_events,
-                              unsigned audit_max_age_s)
+struct jd_state *jd_state_new(void)
 {
     struct jd_state *s = calloc(1, sizeof *s);
     if (s == NULL) {
         return NULL;
     }
-    s->max_events = audit_max_events > 0 ? audit_max_events : 1;
-    s->max_age_s = audit_max_age_s;
-    s->events = calloc(s->max_events, sizeof *s->events);
-    if (s->events == NULL) {
-        free(s);
-        return NULL;
-    }
+    /* Until a leader's observation says otherwise: the same on every
+     * node, whatever its configuration. */
+    s->max_events = JD_AUDIT_DEFAULT_EVENTS;
+    s->max_age_s = JD_AUDIT_DEFAULT_AGE_S;
     pthread_mutex_init(&s->mutex, NULL);
     s->fsm.data = s;
     s->fsm.apply = fsm_apply;

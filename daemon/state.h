@@ -36,10 +36,15 @@ struct jd_observed {
 
 struct jd_state;
 
-/* audit bounds: events beyond max_events, or older than max_age_s when a
- * new event is recorded, are dropped, oldest first. */
-struct jd_state *jd_state_new(unsigned audit_max_events,
-                              unsigned audit_max_age_s);
+/* The audit log keeps at most max_events events and drops, whenever an
+ * event is recorded, those older than max_age_s before it, oldest first.
+ * The bounds are part of the replicated state: the leader's configuration,
+ * carried by its observations (jd_cmd_observe); until the first one, the
+ * defaults. */
+#define JD_AUDIT_DEFAULT_EVENTS 10000
+#define JD_AUDIT_DEFAULT_AGE_S (30 * 86400)
+#define JD_AUDIT_MAX_EVENTS_LIMIT 1000000000u
+struct jd_state *jd_state_new(void);
 void jd_state_free(struct jd_state *s);
 
 /* The FSM to give libjacoraft (its data is s). */
@@ -59,6 +64,8 @@ void jd_state_set_hook(struct jd_state *s,
 int jd_cmd_observe(const struct jd_observed *nodes,
                    unsigned n,
                    uint64_t leader_id,
+                   unsigned audit_max_events,
+                   unsigned audit_max_age_s,
                    const char *who,
                    int64_t now_ms,
                    char **buf,

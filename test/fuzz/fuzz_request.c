@@ -74,7 +74,8 @@ static void populate(struct jd_state *s)
     const char *unset[] = {"gone"};
     char *cmd;
     size_t len;
-    if (jd_cmd_observe(members, 3, 1, "jacod node1", 1000, &cmd, &len) != 0) {
+    if (jd_cmd_observe(members, 3, 1, AUDIT_EVENTS, AUDIT_AGE_S, "jacod node1",
+                       1000, &cmd, &len) != 0) {
         abort();
     }
     apply(s, 1, cmd, len);
@@ -165,7 +166,7 @@ static int restore(struct jd_state *s, const void *data, size_t len)
  * same bytes: followers that install it must agree with the leader. */
 static void check_round_trip(struct jd_state *s)
 {
-    struct jd_state *t = jd_state_new(AUDIT_EVENTS, AUDIT_AGE_S);
+    struct jd_state *t = jd_state_new();
     size_t len1, len2;
     char *snap1, *snap2;
     if (t == NULL) {
@@ -239,7 +240,7 @@ static void audit_request(const msgpack_object *args)
          jd_mp_i64(jd_mp_get(args, "since_ms"), &since) != 0)) {
         return;
     }
-    if ((s = jd_state_new(AUDIT_EVENTS, AUDIT_AGE_S)) == NULL) {
+    if ((s = jd_state_new()) == NULL) {
         abort();
     }
     populate(s);
@@ -293,7 +294,7 @@ static void label_request(const msgpack_object *args)
     }
     if (jd_cmd_label(node, keys, values, n_set, unset, n_unset,
                      "uid 0 on the local socket", 3000, &cmd, &len) != 0 ||
-        (s = jd_state_new(AUDIT_EVENTS, AUDIT_AGE_S)) == NULL) {
+        (s = jd_state_new()) == NULL) {
         abort();
     }
     populate(s);
@@ -337,7 +338,7 @@ static void fuzz_request(const char *buf, size_t len)
 
 static void fuzz_apply(const char *buf, size_t len)
 {
-    struct jd_state *s = jd_state_new(AUDIT_EVENTS, AUDIT_AGE_S);
+    struct jd_state *s = jd_state_new();
     if (s == NULL) {
         abort();
     }
@@ -351,7 +352,7 @@ static void fuzz_apply(const char *buf, size_t len)
 
 static void fuzz_restore(const char *buf, size_t len)
 {
-    struct jd_state *s = jd_state_new(AUDIT_EVENTS, AUDIT_AGE_S);
+    struct jd_state *s = jd_state_new();
     if (s == NULL) {
         abort();
     }

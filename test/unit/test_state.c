@@ -19,6 +19,7 @@
 #include "suites.h"
 
 static struct {
+    unsigned max_events, max_age_s; /* what observations carry */
     char dir[64];
     char address[32];
     struct jd_state *state;
@@ -53,7 +54,9 @@ static void node_up(unsigned max_events, unsigned max_age_s, bool bootstrap)
     struct jr_config cfg;
     struct jr_error err;
     struct jr_member self;
-    S.state = jd_state_new(max_events, max_age_s);
+    S.max_events = max_events;
+    S.max_age_s = max_age_s;
+    S.state = jd_state_new();
     ck_assert_ptr_nonnull(S.state);
     jr_config_init(&cfg);
     cfg.id = 1;
@@ -140,7 +143,9 @@ static const char *observe(int status2, int64_t now)
     snprintf(o[1].name, sizeof o[1].name, "beta");
     snprintf(o[1].address, sizeof o[1].address, "127.0.0.1:1");
     o[1].status = status2;
-    ck_assert_int_eq(jd_cmd_observe(o, 2, 1, "tester", now, &buf, &len), 0);
+    ck_assert_int_eq(jd_cmd_observe(o, 2, 1, S.max_events, S.max_age_s,
+                                    "tester", now, &buf, &len),
+                     0);
     return apply(buf, len);
 }
 
