@@ -9,6 +9,7 @@ int main(void)
     int failed;
     srunner_add_suite(sr, datadir_suite());
     srunner_add_suite(sr, error_suite());
+    srunner_add_suite(sr, jointoken_suite());
     srunner_add_suite(sr, node_suite());
     srunner_add_suite(sr, raft_contract_suite());
     srunner_add_suite(sr, raftmsg_suite());

@@ -7,6 +7,7 @@
 Suite *codec_suite(void);
 Suite *datadir_suite(void);
 Suite *error_suite(void);
+Suite *jointoken_suite(void);
 Suite *node_suite(void);
 Suite *raft_contract_suite(void);
 Suite *raftmsg_suite(void);
