@@ -249,15 +249,15 @@ static const char *hint_for(const char *code)
     }
     if (strcmp(code, "quorum_lost") == 0) {
         return "this node cannot reach a majority of the voters; writes "
-               "wait for them. Reads still work (without --consistent). See "
-               "jaco-recovery(7), QUORUM LOST";
+               "fail until enough of them are back. Reads still work "
+               "(without --consistent). See jaco-recovery(7), QUORUM LOST";
     }
     if (strcmp(code, "not_found") == 0) {
         return "`jaco node list` shows the names";
     }
     if (strcmp(code, "not_initialised") == 0) {
-        return "start the first host with `jacod --bootstrap`; join the "
-               "others to it";
+        return "start the first host with `jacod --bootstrap`, or start all "
+               "hosts with the same --initial-cluster";
     }
     if (strcmp(code, "unauthenticated") == 0) {
         return "run jaco on a cluster host, on jacod's local socket";
@@ -280,8 +280,9 @@ static void fail_reply(struct reply *r)
         json_string(stdout, r->message, strlen(r->message));
         printf("}\n");
     } else {
-        fprintf(stderr, "Error{code: %s, message: \"%s\"}\n", r->code,
-                r->message);
+        fprintf(stderr, "Error{code: %s, message: ", r->code);
+        json_string(stderr, r->message, strlen(r->message));
+        fprintf(stderr, "}\n");
         if (hint != NULL) {
             fprintf(stderr, "hint: %s\n", hint);
         }
@@ -647,7 +648,8 @@ static int audit_cmd(int argc, char **argv)
                 printf(
                     "usage: jaco audit [--type TYPE] [--since DURATION]\n"
                     "types: node.joined node.status node.address "
-                    "node.role node.label node.unlabel leader.changed\n");
+                    "node.role node.renamed node.label node.unlabel "
+                    "leader.changed\n");
                 return 0;
             default: return EXIT_USAGE;
         }

@@ -333,9 +333,12 @@ static void tick_cb(uv_timer_t *t)
                 commit_noop(n);
             }
         } else {
+            /* why says "no leader: ..." or "quorum lost: ...". A lost
+             * quorum needs the operator; an election does not. */
             char why[JR_ERRMSG_SIZE];
-            (void)jr__health(n, why);
-            jr__infof(n, "no leader: %s", why);
+            int health = jr__health(n, why);
+            jr__log(n, health == JR_EQUORUMLOST ? JR_LOG_WARN : JR_LOG_INFO,
+                    "%s", why);
         }
         n->leader_seen = leader;
     }
