@@ -77,5 +77,4 @@ int jr__msg_decode(const char *buf,
                    char *errmsg);
 void jr__msg_free(struct jr__msg *m);
 
-
 #endif /* JR_CODEC_H */

@@ -105,4 +105,3 @@ bool jr__msgpack_bounded(const char *buf, size_t len)
     }
     return pos == len;
 }
-
