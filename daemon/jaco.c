@@ -619,6 +619,11 @@ static int audit_cmd(int argc, char **argv)
         {"type", required_argument, NULL, 't'},
         {"since", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
+        /* the global ones, also accepted after the verb */
+        {"output", required_argument, NULL, 'o'},
+        {"consistent", no_argument, NULL, 'c'},
+        {"socket", required_argument, NULL, 'S'},
+        {"server", required_argument, NULL, 'X'},
         {NULL, 0, NULL, 0},
     };
     const char *type = "";
@@ -628,10 +633,21 @@ static int audit_cmd(int argc, char **argv)
     struct reply r;
     uint32_t i;
     int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    optind = 0; /* 0, not 1: GNU getopt re-initialises only then */
+    while ((opt = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (opt) {
             case 't': type = optarg; break;
+            case 'o':
+                if (strcmp(optarg, "json") != 0 &&
+                    strcmp(optarg, "table") != 0) {
+                    fprintf(stderr, "jaco: -o %s: use table or json\n", optarg);
+                    return EXIT_USAGE;
+                }
+                json_output = strcmp(optarg, "json") == 0;
+                break;
+            case 'c': consistent = true; break;
+            case 'S': socket_path = optarg; break;
+            case 'X': server_address = optarg; break;
             case 's': {
                 int64_t d = parse_duration_ms(optarg);
                 if (d < 0) {
@@ -712,7 +728,11 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
-int main(int argc, char **argv)
+/* The global options, before the verb or after it (`jaco node list -o
+ * json`). With stop_at_verb, parsing stops at the first non-option; else
+ * getopt moves the verb's own arguments to the end (from optind). Returns
+ * -1 to go on, or the exit status. */
+static int parse_globals(int argc, char **argv, bool stop_at_verb)
 {
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 'S'},
@@ -722,17 +742,18 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *noun, *verb;
     int opt;
-    /* '+': stop at the verb, whose own options come after it. */
-    while ((opt = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, stop_at_verb ? "+o:h" : "o:h", opts,
+                              NULL)) != -1) {
         switch (opt) {
             case 'S': socket_path = optarg; break;
             case 's': server_address = optarg; break;
             case 'o':
                 if (strcmp(optarg, "json") == 0) {
                     json_output = true;
-                } else if (strcmp(optarg, "table") != 0) {
+                } else if (strcmp(optarg, "table") == 0) {
+                    json_output = false;
+                } else {
                     fprintf(stderr, "jaco: -o %s: use table or json\n", optarg);
                     return EXIT_USAGE;
                 }
@@ -742,6 +763,16 @@ int main(int argc, char **argv)
             default: usage(stderr); return EXIT_USAGE;
         }
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *noun, *verb;
+    int rv;
+    if ((rv = parse_globals(argc, argv, true)) >= 0) {
+        return rv;
+    }
     argc -= optind;
     argv += optind;
     if (argc < 1) {
@@ -749,7 +780,6 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     noun = argv[0];
-    verb = argc > 1 ? argv[1] : "";
     if (strcmp(noun, "audit") == 0) {
         return audit_cmd(argc, argv);
     }
@@ -757,6 +787,18 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    /* Global options among the verb's words; argv[0] is the noun, which
+     * getopt skips. */
+    optind = 0; /* 0, not 1: GNU getopt re-initialises only then */
+    if ((rv = parse_globals(argc, argv, false)) >= 0) {
+        return rv;
+    }
+    /* getopt has moved the noun's words after the options: keep only
+     * them. */
+    argv[optind - 1] = argv[0];
+    argc -= optind - 1;
+    argv += optind - 1;
+    verb = argc > 1 ? argv[1] : "";
     if (strcmp(noun, "cluster") == 0 && strcmp(verb, "status") == 0 &&
         argc == 2) {
         return cluster_status();

@@ -101,6 +101,8 @@ jaco 2 raft list-peers >"$WORK/peers.txt"
 assert_eq "$(awk 'NR > 1 && $5 == "true"' "$WORK/peers.txt" | wc -l)" 3 "voters in raft list-peers"
 assert_eq "$(awk 'NR > 1 && $4 == "leader" { print $1 }' "$WORK/peers.txt")" "$leader" \
     "the leader in raft list-peers"
+# Options after the verb work too.
+jaco 2 raft list-peers -o json | grep -q '"voter":true' || fail "an option after the verb"
 # The library's view (status JSON, from the same node) agrees.
 jaco 2 -o json raft list-peers | grep -q "\"name\":\"$leader\"" ||
     fail "raft list-peers -o json lacks the leader"
