@@ -71,26 +71,6 @@ static int path_of(const char *dir, const char *name, char *out, char *errmsg)
     return 0;
 }
 
-/* Returns 0 or an errno value. */
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return errno;
-        }
-        if (n == 0) {
-            return EIO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Reads until len bytes or the end of the file; returns 0 or an errno.
  * *got is the count read either way. */
 static int read_all(int fd, unsigned char *p, size_t len, size_t *got)
@@ -147,7 +127,7 @@ int jr__secret_save(const char *dir,
         what = "chmod";
         goto err_close;
     }
-    if ((e = write_all(fd, secret, JR__SECRET_LEN)) != 0) {
+    if ((e = jr__write_all(fd, secret, JR__SECRET_LEN)) != 0) {
         what = "write";
         goto err_close;
     }

@@ -52,6 +52,8 @@ void jr__datadir_unlock(int fd);
 /* fsync a directory (after a create, rename or unlink in it): 0 or the
  * errno of the failing step. */
 int jr__fsync_dir(const char *dir);
+/* write(2) all of buf, retrying short writes and EINTR: 0 or an errno. */
+int jr__write_all(int fd, const void *buf, size_t len);
 /* Returns JR_ENOTFOUND when no identity file exists yet. */
 int jr__meta_load(const char *dir, struct jr__meta *m, struct jr_error *err);
 int jr__meta_store(const char *dir,

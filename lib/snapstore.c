@@ -119,27 +119,6 @@ static int io_error(int e)
     }
 }
 
-/* Returns 0 or an errno value. */
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return errno;
-        }
-        if (n == 0) {
-            return EIO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Read up to len bytes at off; *got < len only at the end of the file.
  * Returns 0 or an errno value. */
 static int read_at(int fd, void *buf, size_t len, uint64_t off, size_t *got)
@@ -700,7 +679,7 @@ static int frame_write(int fd,
     if (LZ4F_isError(r)) {
         goto err_lz4;
     }
-    if ((e = write_all(fd, out, r)) != 0) {
+    if ((e = jr__write_all(fd, out, r)) != 0) {
         goto err_write;
     }
     for (i = 0; i < n; i++) {
@@ -712,7 +691,7 @@ static int frame_write(int fd,
             if (LZ4F_isError(r)) {
                 goto err_lz4;
             }
-            if (r > 0 && (e = write_all(fd, out, r)) != 0) {
+            if (r > 0 && (e = jr__write_all(fd, out, r)) != 0) {
                 goto err_write;
             }
             p += chunk;
@@ -723,7 +702,7 @@ static int frame_write(int fd,
     if (LZ4F_isError(r)) {
         goto err_lz4;
     }
-    if ((e = write_all(fd, out, r)) != 0) {
+    if ((e = jr__write_all(fd, out, r)) != 0) {
         goto err_write;
     }
     free(out);
@@ -853,7 +832,7 @@ int jr__snapstore_put(const char *dir,
         rv = io_error(e);
         goto err_header;
     }
-    if ((e = write_all(fd, header, header_len)) != 0) {
+    if ((e = jr__write_all(fd, header, header_len)) != 0) {
         jr__errf(errmsg, "write %s: %s", tmp, strerror(e));
         rv = io_error(e);
         goto err_tmp;
