@@ -117,6 +117,8 @@ struct jr__logstore {
     uv_async_t async;
     bool loaded;
     bool closing;
+    bool hold_loop;      /* the hold mode last set, so that an unchanged one
+                            costs no lock on every append */
     uint64_t loop_next;  /* index the next append must start at */
     uint64_t gen;        /* bumped whenever loop_next is set back */
     uint64_t last_index; /* durable last index, as last reported */
@@ -2015,6 +2017,10 @@ void jr__logstore_compact(struct jr__logstore *s, uint64_t index)
 
 void jr__logstore_hold(struct jr__logstore *s, bool hold)
 {
+    if (hold == s->hold_loop) {
+        return;
+    }
+    s->hold_loop = hold;
     uv_mutex_lock(&s->mutex);
     if (s->hold != hold) {
         s->hold = hold;
