@@ -245,6 +245,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: bench_lib --id N --address HOST:PORT --dir DIR "
             "--cluster 1=HOST:PORT,2=...,3=...\n"
+            "                 --secret-file FILE (the cluster secret, 64 hex "
+            "digits)\n"
             "                 [--inflight W] [--count N] [--duration-ms MS]\n"
             "                 [--snapshot-threshold N (0: off; default: the "
             "library's)] [--timeout-ms MS]\n"
@@ -274,6 +276,7 @@ int main(int argc, char **argv)
         {"id", required_argument, NULL, 'i'},
         {"address", required_argument, NULL, 'a'},
         {"dir", required_argument, NULL, 'd'},
+        {"secret-file", required_argument, NULL, 'S'},
         {"cluster", required_argument, NULL, 'c'},
         {"inflight", required_argument, NULL, 'w'},
         {"count", required_argument, NULL, 'n'},
@@ -290,7 +293,8 @@ int main(int argc, char **argv)
         .snapshot = fsm_snapshot,
         .restore = fsm_restore,
     };
-    const char *address = NULL, *dir = NULL;
+    const char *address = NULL, *dir = NULL, *secret_file = NULL;
+    unsigned char secret[JR_SECRET_SIZE];
     char *cluster = NULL, *save = NULL, *tok;
     long long threshold = -1; /* -1: the library's default */
     struct jr_member members[MAX_MEMBERS];
@@ -308,6 +312,7 @@ int main(int argc, char **argv)
             case 'i': my_id = parse_u64("--id", optarg); break;
             case 'a': address = optarg; break;
             case 'd': dir = optarg; break;
+            case 'S': secret_file = optarg; break;
             case 'c': cluster = optarg; break;
             case 'w':
                 inflight = (unsigned)parse_u64("--inflight", optarg);
@@ -329,7 +334,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind != argc || my_id == 0 || address == NULL || dir == NULL ||
-        cluster == NULL || inflight == 0 || count == 0 ||
+        cluster == NULL || secret_file == NULL || inflight == 0 || count == 0 ||
         threshold > (long long)UINT32_MAX) {
         usage();
     }
@@ -372,6 +377,8 @@ int main(int argc, char **argv)
         cfg.snapshot_threshold = (unsigned)threshold;
     }
     if ((rv = jr_node_open(&cfg, &node, &err)) != 0 ||
+        (rv = jr_secret_read_file(secret_file, secret, &err)) != 0 ||
+        (rv = jr_node_set_secret(node, secret, sizeof secret, &err)) != 0 ||
         (rv = jr_node_bootstrap(node, members, n_members, &err)) != 0 ||
         (rv = jr_node_start(node, &err)) != 0) {
         fprintf(stderr, "bench_lib[%llu]: %s\n", (unsigned long long)my_id,

@@ -54,6 +54,8 @@ for prog in "$KVSTORE" "$KVLOAD" "$RAW" "$LIB" "$FLOOR" "$ETCD_LOAD"; do
 done
 
 WORK=$(mktemp -d /tmp/jacoraft-bench.XXXXXX)
+# The cluster secret every libjacoraft node of every run shares.
+(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/secret")
 RESULTS=$WORK/results
 NOTES=$WORK/notes
 STALL=$WORK/stall
@@ -246,9 +248,11 @@ three() {
         ports[i]=$PORT
         cluster+="${cluster:+,}$i=127.0.0.1:$PORT"
     done
+    local auth=()
+    if [ "$(basename "$prog")" = bench_lib ]; then auth=(--secret-file "$WORK/secret"); fi
     for i in 1 2 3; do
         "$prog" --id "$i" --address "127.0.0.1:${ports[i]}" \
-            --dir "$dir/n$i" --cluster "$cluster" "$@" \
+            --dir "$dir/n$i" --cluster "$cluster" "${auth[@]}" "$@" \
             >"$dir/out$i" 2>"$dir/err$i" &
         pids+=($!)
         PIDS+=($!)
@@ -384,7 +388,8 @@ kv_start() {
     for i in 1 2 3; do
         "$KVSTORE" serve --id "$i" --address "127.0.0.1:${peer[i]}" \
             --client "127.0.0.1:${KV_CLIENT[i]}" --data-dir "$KV_DIR/n$i" \
-            --initial-cluster "$cluster" "$@" >"$KV_DIR/log$i" 2>&1 &
+            --initial-cluster "$cluster" --secret-file "$WORK/secret" "$@" \
+            >"$KV_DIR/log$i" 2>&1 &
         KV_PIDS+=($!)
         PIDS+=($!)
         PID_WHAT[$!]="kvstore node $i ($name: kvstore serve $*)"

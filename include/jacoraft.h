@@ -189,6 +189,9 @@ struct jr_config {
                                       level: ..." (UTC) to stderr */
     void *log_data;                /* passed to log_cb */
     const struct jr_fsm *fsm;      /* required; copied at open */
+    /* Failure zone (rack, room, availability zone); NULL or "" for none.
+     * The voter-set reconciler spreads voters across zones. */
+    const char *zone;
     /* new fields go here, at the end, only */
 };
 
@@ -233,22 +236,80 @@ JR_API int jr_node_bootstrap(struct jr_node *node,
                              unsigned n,
                              struct jr_error *err);
 
+/* The cluster secret: JR_SECRET_SIZE bytes every member holds, kept in
+ * data_dir/secret (mode 0600). Every connection between members opens with
+ * a mutual challenge-response proving both ends hold it; it is never sent
+ * in clear, logged or shown by status. A single-member bootstrap generates
+ * one; a join by token receives it over the authenticated join exchange.
+ * Call this before bootstrapping a cluster of several members (every
+ * member with the same bytes), or before jr_node_join() of a node that
+ * does not use a token. Setting the secret the directory already holds
+ * is a no-op. Errors: JR_EINVAL (wrong size), JR_ESTATE (started),
+ * JR_EMISMATCH (the directory holds another secret), JR_EIO, JR_ENOSPACE. */
+#define JR_SECRET_SIZE 32
+JR_API int jr_node_set_secret(struct jr_node *node,
+                              const unsigned char *secret,
+                              size_t len,
+                              struct jr_error *err);
+
+/* Read a secret file an operator made for a multi-member bootstrap: 64
+ * hexadecimal digits and an optional newline ("openssl rand -hex 32 >
+ * FILE; chmod 600 FILE"). Refuses a file group or others may access.
+ * Errors: JR_ENOTFOUND, JR_EINVAL (mode, or not 64 hex digits), JR_EIO. */
+JR_API int jr_secret_read_file(const char *path,
+                               unsigned char out[JR_SECRET_SIZE],
+                               struct jr_error *err);
+
 /* Start the node: load state, start the loop thread, listen on the
  * address. A node with no state and no bootstrap waits to be joined.
  * Errors: JR_ESTATE (already started), JR_EIO, JR_ECORRUPT, JR_EMISMATCH. */
 JR_API int jr_node_start(struct jr_node *node, struct jr_error *err);
 
-/* Join an existing cluster by contacting the member at address (any
- * member: a follower points to its leader). Blocks until this node is a
- * voter of that cluster, up to timeout_ms (0: 30 s); joining a cluster this
- * node is already a voter of returns 0. The node must be started. While
- * the cluster has no leader or another membership change is running, the
- * call retries until the timeout. Errors: JR_ESTATE (node not started, or
- * the contacted node is not a member of a cluster), JR_EMISMATCH (this data
- * directory belongs to another cluster, or the id or address is taken),
- * JR_ECONNECT, JR_EQUORUMLOST, JR_ETIMEDOUT, JR_EDEADLK (called on the loop
- * thread). Lifecycle calls (open, bootstrap, start, join, stop, close) must
- * not run concurrently with each other on one node. */
+/* Join an existing cluster with a join token (jr_join_token_issue() on any
+ * member; "jaco node issue-join-token"). The node must be started, with no
+ * state of another cluster. It contacts the members listed in the token
+ * (any one that answers will do: the token outlives the node that issued
+ * it), proves it holds the token without sending it, receives the cluster
+ * secret sealed under a key derived from the token, and is then added to
+ * the cluster over an authenticated connection. It joins as a standby (a
+ * non-voting member that replicates the log); the leader's reconciler
+ * promotes it when the voter-set policy wants another voter. Blocks until
+ * the node is a member, up to timeout_ms (0: 30 s). Errors: JR_EINVAL (not
+ * a token, expired, or already used by another node: tokens are single
+ * use), JR_EMISMATCH (forged or altered token, a token of another cluster,
+ * or this data directory belongs to another cluster; id or address taken),
+ * JR_ECONNECT (no listed member answered), JR_ETIMEDOUT, JR_EDEADLK. */
+JR_API int jr_node_join_token(struct jr_node *node,
+                              const char *token,
+                              unsigned timeout_ms,
+                              struct jr_error *err);
+
+/* Issue a join token: printable text (under JR_JOIN_TOKEN_SIZE bytes)
+ * carrying the cluster id, the current members' addresses, an expiry ttl_s
+ * seconds from now, a single-use nonce and a MAC under the cluster secret.
+ * Any member can issue one; it does not change the cluster. Treat it like a
+ * password until it expires or is used. Errors: JR_EINVAL (ttl_s 0 or out
+ * too small), JR_ESTATE (not started, or not a member), JR_EDEADLK. */
+#define JR_JOIN_TOKEN_SIZE 4096
+JR_API int jr_join_token_issue(struct jr_node *node,
+                               unsigned ttl_s,
+                               char *out,
+                               size_t out_size,
+                               struct jr_error *err);
+
+/* Join by contacting the member at address (any member: a follower points
+ * to its leader), for a node that already holds the cluster secret
+ * (jr_node_set_secret()); a node without it joins with a token. Blocks
+ * until this node is a member of that cluster, up to timeout_ms (0: 30 s);
+ * joining a cluster this node is already a member of returns 0. While the
+ * cluster has no leader or another membership change is running, the call
+ * retries until the timeout. Errors: JR_ESTATE (node not started, no
+ * secret, or the contacted node is not a member of a cluster), JR_EMISMATCH
+ * (this data directory belongs to another cluster, the id or address is
+ * taken, or the peer holds another secret), JR_ECONNECT, JR_EQUORUMLOST,
+ * JR_ETIMEDOUT, JR_EDEADLK (called on the loop thread). Lifecycle calls
+ * (open, bootstrap, start, join, stop, close) must not run concurrently with
+ * each other on one node. */
 JR_API int jr_node_join(struct jr_node *node,
                         const char *address,
                         unsigned timeout_ms,
@@ -407,6 +468,9 @@ struct jr_status {
      * cause). */
     uint64_t loop_busy_max_us;
     uint64_t loop_slow_turns;
+    /* Connections refused since start: wrong cluster or incarnation, a
+     * peer that could not prove the cluster secret, bad join tokens. */
+    uint64_t auth_failures;
 };
 
 /* Snapshot of the node's state; free with jr_status_free(). Errors:

@@ -35,8 +35,12 @@ void jr__apply_init(struct jr_node *n)
  * a log holding an entry whose length is not a multiple of 8 cannot be
  * loaded (test_raft_contract.c pins this). Every command therefore travels in
  * an envelope of a multiple of 8 bytes: the data, zero padding, and a last byte
- * giving the envelope's overhead (1 to 8). */
-void *jr__entry_wrap(const void *buf, size_t len, size_t *out_len)
+ * giving the envelope's overhead (1 to 8). The library's own commands (the
+ * used join tokens, libstate.c) set the last byte's top bit: they never reach
+ * the embedder's FSM, and an embedder's command can never pass for one. */
+#define ENVELOPE_INTERNAL 0x80
+
+static void *wrap(const void *buf, size_t len, size_t *out_len, bool internal)
 {
     size_t total = (len + 1 + 7) & ~(size_t)7;
     unsigned char *p = raft_malloc(total);
@@ -47,21 +51,39 @@ void *jr__entry_wrap(const void *buf, size_t len, size_t *out_len)
         memcpy(p, buf, len);
     }
     memset(p + len, 0, total - len);
-    p[total - 1] = (unsigned char)(total - len);
+    p[total - 1] =
+        (unsigned char)((total - len) | (internal ? ENVELOPE_INTERNAL : 0));
     *out_len = total;
     return p;
 }
 
-int jr__entry_unwrap(const void *buf, size_t len, size_t *data_len)
+void *jr__entry_wrap(const void *buf, size_t len, size_t *out_len)
+{
+    return wrap(buf, len, out_len, false);
+}
+
+void *jr__entry_wrap_internal(const void *buf, size_t len, size_t *out_len)
+{
+    return wrap(buf, len, out_len, true);
+}
+
+int jr__entry_unwrap(const void *buf,
+                     size_t len,
+                     size_t *data_len,
+                     bool *internal)
 {
     const unsigned char *p = buf;
     unsigned pad;
     if (len == 0 || len % 8 != 0) {
         return JR_ECORRUPT;
     }
-    pad = p[len - 1];
-    if (pad < 1 || pad > 8) {
+    pad = p[len - 1] & ~ENVELOPE_INTERNAL;
+    if (pad < 1 || pad > 8 ||
+        ((p[len - 1] & ENVELOPE_INTERNAL) != 0 && internal == NULL)) {
         return JR_ECORRUPT;
+    }
+    if (internal != NULL) {
+        *internal = (p[len - 1] & ENVELOPE_INTERNAL) != 0;
     }
     *data_len = len - pad;
     return 0;
@@ -126,9 +148,44 @@ static int submit(struct jr_node *n, struct jr__cmd *c)
     return jr__post(n, &c->op);
 }
 
+static struct jr__cmd *cmd_new_wrapped(enum jr__cmd_kind kind,
+                                       const void *buf,
+                                       size_t len,
+                                       bool internal);
+
 static struct jr__cmd *cmd_new(enum jr__cmd_kind kind,
                                const void *buf,
                                size_t len)
+{
+    return cmd_new_wrapped(kind, buf, len, false);
+}
+
+int jr__apply_internal(struct jr_node *n,
+                       struct jr_apply *req,
+                       const void *buf,
+                       size_t len,
+                       jr_apply_cb cb)
+{
+    struct jr__cmd *c = cmd_new_wrapped(JR__CMD_APPLY, buf, len, true);
+    int rv;
+    if (c == NULL) {
+        return JR_ENOMEM;
+    }
+    req->cb = cb;
+    req->index = 0;
+    req->errmsg[0] = '\0';
+    c->req = req;
+    rv = submit(n, c);
+    if (rv != 0) {
+        jr__cmd_free(c);
+    }
+    return rv;
+}
+
+static struct jr__cmd *cmd_new_wrapped(enum jr__cmd_kind kind,
+                                       const void *buf,
+                                       size_t len,
+                                       bool internal)
 {
     struct jr__cmd *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -138,7 +195,8 @@ static struct jr__cmd *cmd_new(enum jr__cmd_kind kind,
     if (kind == JR__CMD_APPLY) {
         /* raft takes buffers allocated with raft_malloc: copy once, here,
          * and hand the copy to raft_apply without another. */
-        c->buf = jr__entry_wrap(buf, len, &c->len);
+        c->buf = internal ? jr__entry_wrap_internal(buf, len, &c->len)
+                          : jr__entry_wrap(buf, len, &c->len);
         if (c->buf == NULL) {
             free(c);
             return NULL;

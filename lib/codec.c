@@ -117,6 +117,8 @@ static int fields_of(int type)
         case JR__MSG_INFO_RESULT: return 7;
         case JR__MSG_JOIN: return 4;
         case JR__MSG_JOIN_RESULT: return 4;
+        case JR__MSG_JOIN_TOKEN: return 6;
+        case JR__MSG_JOIN_TOKEN_RESULT: return 8;
         default: return -1;
     }
 }
@@ -254,6 +256,31 @@ int jr__msg_decode(const char *buf, size_t len, struct jr__msg *m, char *errmsg)
             if (get_u64(&f[1], &m->req_id) || get_i64(&f[2], &m->status) ||
                 get_str(&f[3], &m->errmsg, JR__MAX_STR) ||
                 get_str(&f[4], &m->address, 255)) {
+                break;
+            }
+            rv = 0;
+            goto out;
+        case JR__MSG_JOIN_TOKEN:
+            if (get_u64(&f[1], &m->req_id) || get_u64(&f[2], &m->id) ||
+                m->id == 0 || get_str(&f[3], &m->address, 255) ||
+                m->address.len == 0 || get_str(&f[4], &m->name, 63) ||
+                get_bin(&f[5], &m->payload) || m->payload.len == 0 ||
+                m->payload.len > 4096 || get_bin(&f[6], &m->proof) ||
+                m->proof.len != 32) {
+                break;
+            }
+            rv = 0;
+            goto out;
+        case JR__MSG_JOIN_TOKEN_RESULT:
+            if (get_u64(&f[1], &m->req_id) || get_i64(&f[2], &m->status) ||
+                get_str(&f[3], &m->errmsg, JR__MAX_STR) ||
+                get_str(&f[4], &m->address, 255) ||
+                get_str(&f[5], &m->cluster_id, JR__CLUSTER_ID_LEN) ||
+                get_u64(&f[6], &m->incarnation) ||
+                m->incarnation > UINT32_MAX || get_bin(&f[7], &m->proof) ||
+                (m->proof.len != 0 && m->proof.len != 32) ||
+                get_bin(&f[8], &m->sealed) ||
+                (m->sealed.len != 0 && m->sealed.len != 72)) {
                 break;
             }
             rv = 0;

@@ -18,6 +18,9 @@ enum jr__msg_type {
     JR__MSG_INFO_RESULT = 6,
     JR__MSG_JOIN = 7, /* joining node -> leader */
     JR__MSG_JOIN_RESULT = 8,
+    /* joiner without the secret -> leader: proves a join token (auth.h) */
+    JR__MSG_JOIN_TOKEN = 9,
+    JR__MSG_JOIN_TOKEN_RESULT = 10, /* carries the sealed secret */
 };
 
 struct jr__str {
@@ -44,7 +47,10 @@ struct jr__msg {
     struct jr__str cluster_id;
     struct jr__str address;
     struct jr__str name;
-    uint64_t incarnation; /* INFO_RESULT */
+    uint64_t incarnation;   /* INFO_RESULT, JOIN_TOKEN_RESULT */
+    struct jr__str payload; /* JOIN_TOKEN: the token's payload */
+    struct jr__str proof;   /* JOIN_TOKEN(_RESULT): 32 bytes or empty */
+    struct jr__str sealed;  /* JOIN_TOKEN_RESULT: the secret, sealed */
     unsigned n_items;
     struct jr__item *items; /* malloc'd; jr__msg_free */
 };

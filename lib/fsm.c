@@ -92,7 +92,8 @@ static int fsm_apply(struct raft_fsm *fsm,
     uint64_t index = n->raft.last_applied + 1;
     void *res = NULL;
     size_t res_len = 0, len;
-    int rv = jr__entry_unwrap(buf->base, buf->len, &len);
+    bool internal = false;
+    int rv = jr__entry_unwrap(buf->base, buf->len, &len, &internal);
     if (rv != 0) {
         /* Only our own envelopes enter the log; this is disk or memory
          * corruption, and every node sees the same bytes. */
@@ -104,7 +105,15 @@ static int fsm_apply(struct raft_fsm *fsm,
         *result = NULL;
         return 0;
     }
-    rv = n->fsm.apply(n->fsm.data, index, buf->base, len, &res, &res_len);
+    if (internal) {
+        rv = jr__libstate_apply(n, buf->base, len, &res, &res_len);
+        if (rv != 0) {
+            jr__errorf(n, "entry %llu: malformed library command; not applied",
+                       (unsigned long long)index);
+        }
+    } else {
+        rv = n->fsm.apply(n->fsm.data, index, buf->base, len, &res, &res_len);
+    }
     jr__applied(n, index, rv, res, res_len);
     /* Never report failure to raft: it would stop applying the log for
      * good. A failed command is a deterministic outcome like any other. */
@@ -120,7 +129,10 @@ static int fsm_snapshot(struct raft_fsm *fsm,
     struct jr_snapshot_writer w;
     int rv;
     memset(&w, 0, sizeof w);
-    rv = n->fsm.snapshot(n->fsm.data, &w);
+    rv = jr__libstate_snapshot(n, &w);
+    if (rv == 0) {
+        rv = n->fsm.snapshot(n->fsm.data, &w);
+    }
     if (rv == 0 && w.error != 0) {
         rv = w.error;
     }
@@ -155,7 +167,17 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct jr_node *n = fsm->data;
     struct jr_snapshot_reader r = {buf->base, buf->len, 0};
-    int rv = n->fsm.restore(n->fsm.data, &r);
+    size_t skip;
+    int rv = jr__libstate_restore(n, buf->base, buf->len, &skip);
+    if (rv != 0) {
+        jr__errorf(n,
+                   "restore of a %zu-byte snapshot failed: its library "
+                   "section is corrupt",
+                   buf->len);
+        return RAFT_CORRUPT;
+    }
+    r.pos = skip;
+    rv = n->fsm.restore(n->fsm.data, &r);
     if (rv != 0) {
         jr__errorf(n,
                    "restore of a %zu-byte snapshot failed: state machine "

@@ -36,12 +36,30 @@ void jr__contact_seen(struct jr_node *n, uint64_t id)
     }
 }
 
-void jr__contact_name(struct jr_node *n, uint64_t id, const char *name)
+void jr__contact_name(struct jr_node *n,
+                      uint64_t id,
+                      const char *name,
+                      const char *zone)
 {
     struct jr__contact *c = contact_get(n, id);
     if (c != NULL) {
         (void)snprintf(c->name, sizeof c->name, "%s", name);
+        (void)snprintf(c->zone, sizeof c->zone, "%s", zone);
     }
+}
+
+const char *jr__contact_zone_of(struct jr_node *n, uint64_t id)
+{
+    unsigned i;
+    if (id == n->cfg.id) {
+        return n->cfg.zone != NULL ? n->cfg.zone : "";
+    }
+    for (i = 0; i < n->n_contacts; i++) {
+        if (n->contacts[i].id == id) {
+            return n->contacts[i].zone;
+        }
+    }
+    return "";
 }
 
 const char *jr__contact_name_of(struct jr_node *n, uint64_t id)

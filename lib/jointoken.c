@@ -234,6 +234,63 @@ out:
     return rv;
 }
 
+/* An operator's secret file: 64 hex digits, optionally followed by a
+ * newline; the same mode rules as the data directory's copy. */
+int jr_secret_read_file(const char *path,
+                        unsigned char out[JR_SECRET_SIZE],
+                        struct jr_error *err)
+{
+    char text[2 * JR__SECRET_LEN + 3];
+    unsigned char bin[JR__SECRET_LEN];
+    size_t got = 0, bin_len = 0;
+    struct stat st;
+    int fd, e, rv = 0;
+    if (path == NULL || out == NULL) {
+        return jr__error_set(err, JR_EINVAL, "secret file: bad arguments");
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        e = errno;
+        return jr__error_set(err,
+                             e == ENOENT ? JR_ENOTFOUND : jr__err_from_errno(e),
+                             "secret file %s: %s", path, strerror(e));
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rv = jr__error_set(err, JR_EINVAL,
+                           "secret file %s is not a regular file", path);
+    } else if ((st.st_mode & 077) != 0) {
+        rv = jr__error_set(err, JR_EINVAL,
+                           "secret file %s has mode %04o: group or others may "
+                           "access it (chmod 600 it)",
+                           path, (unsigned)(st.st_mode & 07777));
+    } else if ((e = read_all(fd, (unsigned char *)text, sizeof text - 1,
+                             &got)) != 0) {
+        rv = jr__error_set(err, jr__err_from_errno(e), "read %s: %s", path,
+                           strerror(e));
+    }
+    (void)close(fd);
+    if (rv != 0) {
+        return rv;
+    }
+    while (got > 0 && (text[got - 1] == '\n' || text[got - 1] == '\r')) {
+        got--;
+    }
+    text[got] = '\0';
+    if (got != 2 * JR__SECRET_LEN ||
+        sodium_hex2bin(bin, sizeof bin, text, got, NULL, &bin_len, NULL) != 0 ||
+        bin_len != JR__SECRET_LEN) {
+        rv = jr__error_set(err, JR_EINVAL,
+                           "secret file %s must hold %d hexadecimal digits "
+                           "(make one with: openssl rand -hex 32)",
+                           path, 2 * JR__SECRET_LEN);
+    } else {
+        memcpy(out, bin, JR__SECRET_LEN);
+    }
+    sodium_memzero(text, sizeof text);
+    sodium_memzero(bin, sizeof bin);
+    return rv;
+}
+
 /* ---- encoding ---- */
 
 /* A msgpack write callback into a fixed buffer: a token is small and
@@ -563,17 +620,46 @@ static int decode_fields(const msgpack_object *o,
     return 0;
 }
 
-/* Text to d (payload and mac) and t. t may be partly written on failure:
- * callers pass a local. */
+/* Payload bytes to t. t may be partly written on failure: callers pass a
+ * local. */
+static int decode_payload(const unsigned char *bytes,
+                          size_t len,
+                          struct jr__join_token *t,
+                          char *errmsg)
+{
+    msgpack_unpacked u;
+    msgpack_unpack_return ret;
+    const char *payload = (const char *)bytes;
+    size_t off = 0;
+    int rv;
+    /* A cut-off token loses its tail, so what is taken for the payload is
+     * then a prefix of the payload and the MAC: not one whole value. */
+    if (len == 0 || !jr__msgpack_bounded(payload, len)) {
+        jr__errf(errmsg, "truncated or corrupt join token");
+        return JR_EINVAL;
+    }
+    memset(t, 0, sizeof *t);
+    msgpack_unpacked_init(&u);
+    ret = msgpack_unpack_next(&u, payload, len, &off);
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
+        jr__errf(errmsg, "decode join token: out of memory");
+        rv = JR_ENOMEM;
+    } else if (ret != MSGPACK_UNPACK_SUCCESS || off != len) {
+        jr__errf(errmsg, "truncated or corrupt join token");
+        rv = JR_EINVAL;
+    } else {
+        rv = decode_fields(&u.data, t, errmsg);
+    }
+    msgpack_unpacked_destroy(&u);
+    return rv;
+}
+
+/* Text to d (payload and mac) and t. */
 static int decode(const char *text,
                   struct decoded *d,
                   struct jr__join_token *t,
                   char *errmsg)
 {
-    msgpack_unpacked u;
-    msgpack_unpack_return ret;
-    const char *payload = (const char *)d->bin;
-    size_t off = 0;
     int rv;
     if (text == NULL) {
         jr__errf(errmsg, "no join token");
@@ -582,25 +668,46 @@ static int decode(const char *text,
     if ((rv = decode_text(text, d, errmsg)) != 0) {
         return rv;
     }
-    /* A cut-off token loses its tail, so what is taken for the payload is
-     * then a prefix of the payload and the MAC: not one whole value. */
-    if (!jr__msgpack_bounded(payload, d->payload_len)) {
-        jr__errf(errmsg, "truncated or corrupt join token");
+    return decode_payload(d->bin, d->payload_len, t, errmsg);
+}
+
+int jr__token_split(const char *text,
+                    struct jr__join_token *t,
+                    unsigned char payload[JR__TOKEN_PAYLOAD_MAX],
+                    size_t *payload_len,
+                    unsigned char mac[JR__TOKEN_MAC_LEN],
+                    char *errmsg)
+{
+    struct decoded d;
+    struct jr__join_token tok;
+    int rv = decode(text, &d, &tok, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    memcpy(payload, d.bin, d.payload_len);
+    *payload_len = d.payload_len;
+    memcpy(mac, d.bin + d.payload_len, JR__TOKEN_MAC_LEN);
+    sodium_memzero(&d, sizeof d);
+    *t = tok;
+    return 0;
+}
+
+int jr__token_payload_decode(const unsigned char *payload,
+                             size_t len,
+                             struct jr__join_token *t,
+                             char *errmsg)
+{
+    struct jr__join_token tok;
+    int rv;
+    if (len > JR__TOKEN_PAYLOAD_MAX) {
+        jr__errf(errmsg, "join token payload of %zu bytes, at most %d", len,
+                 (int)JR__TOKEN_PAYLOAD_MAX);
         return JR_EINVAL;
     }
-    memset(t, 0, sizeof *t);
-    msgpack_unpacked_init(&u);
-    ret = msgpack_unpack_next(&u, payload, d->payload_len, &off);
-    if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
-        jr__errf(errmsg, "decode join token: out of memory");
-        rv = JR_ENOMEM;
-    } else if (ret != MSGPACK_UNPACK_SUCCESS || off != d->payload_len) {
-        jr__errf(errmsg, "truncated or corrupt join token");
-        rv = JR_EINVAL;
-    } else {
-        rv = decode_fields(&u.data, t, errmsg);
+    rv = decode_payload(payload, len, &tok, errmsg);
+    if (rv == 0) {
+        *t = tok;
     }
-    msgpack_unpacked_destroy(&u);
     return rv;
 }
 
@@ -637,7 +744,6 @@ int jr__token_verify(const char *text,
 {
     struct decoded d;
     struct jr__join_token tok;
-    char when[64];
     int rv;
     if ((rv = sodium_ready(errmsg)) != 0) {
         return rv;
@@ -663,12 +769,23 @@ int jr__token_verify(const char *text,
         jr__errf(errmsg, "join token was not issued by this cluster (bad MAC)");
         return JR_EMISMATCH;
     }
-    if (now_ms >= tok.expires_ms) {
-        format_utc(tok.expires_ms, when, sizeof when);
+    if ((rv = jr__token_check_expiry(&tok, now_ms, errmsg)) != 0) {
+        return rv;
+    }
+    *t = tok;
+    return 0;
+}
+
+int jr__token_check_expiry(const struct jr__join_token *t,
+                           uint64_t now_ms,
+                           char *errmsg)
+{
+    char when[64];
+    if (now_ms >= t->expires_ms) {
+        format_utc(t->expires_ms, when, sizeof when);
         jr__errf(errmsg, "join token expired at %s", when);
         return JR_EINVAL;
     }
-    *t = tok;
     return 0;
 }
 

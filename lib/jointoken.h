@@ -187,6 +187,29 @@ int jr__token_verify(const char *text,
                      struct jr__join_token *t,
                      char *errmsg);
 
+/* The joining side of the join exchange (auth.h): decode text like
+ * jr__token_parse and also return the payload bytes (at most
+ * JR__TOKEN_PAYLOAD_MAX) and the MAC, which the joiner proves it knows
+ * instead of sending it. */
+int jr__token_split(const char *text,
+                    struct jr__join_token *t,
+                    unsigned char payload[JR__TOKEN_PAYLOAD_MAX],
+                    size_t *payload_len,
+                    unsigned char mac[JR__TOKEN_MAC_LEN],
+                    char *errmsg);
+
+/* The member side: decode payload bytes a joiner sent (no MAC: the member
+ * recomputes it). Same checks and errors as jr__token_parse. */
+int jr__token_payload_decode(const unsigned char *payload,
+                             size_t len,
+                             struct jr__join_token *t,
+                             char *errmsg);
+
+/* JR_EINVAL "join token expired at <UTC>" when now_ms >= t->expires_ms. */
+int jr__token_check_expiry(const struct jr__join_token *t,
+                           uint64_t now_ms,
+                           char *errmsg);
+
 /* True when two nonces are the same (for the caller's used-nonce set).
  * Constant time, though nonces are not secret: it costs nothing and keeps
  * every comparison in this module uniform. */

@@ -71,11 +71,25 @@ void jr__members_digest(const struct jr_member *members,
                         char out[JR__CLUSTER_ID_LEN + 1]);
 
 /* ---- address parsing and connection preamble (transport.c) ---- */
-/* cluster_id "" asks without claiming a cluster (a joiner's INFO). */
+/* cluster_id "" asks without claiming a cluster (a joiner's INFO); member:
+ * the dialer holds the secret and will answer the challenge (auth.h). */
 size_t jr__preamble_encode(struct jr_node *n,
                            int kind,
                            const char *cluster_id,
+                           const unsigned char nonce[32],
+                           bool member,
                            char *out);
+/* Store and adopt the secret (node.c): 0, or JR_EMISMATCH if the node
+ * holds another one. Any thread. */
+int jr__secret_install(struct jr_node *n,
+                       const unsigned char *secret,
+                       struct jr_error *err);
+/* Copy the cluster secret (any thread); false when the node has none. */
+bool jr__secret_copy(struct jr_node *n, unsigned char out[32]);
+/* Count a refused connection and log it, at most once per 10 s (loop
+ * thread). */
+void jr__auth_failed(struct jr_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 int jr__parse_address(const char *address,
                       struct sockaddr_in *sa,
                       char *errmsg);
@@ -144,6 +158,7 @@ struct jr__contact {
     uint64_t id;
     uint64_t last_recv; /* loop time; 0 never */
     char name[64];      /* as the peer announced itself */
+    char zone[64];      /* "" when it has none */
 };
 
 struct jr__rpc; /* rpc.c */
@@ -152,6 +167,7 @@ struct jr_node {
     /* Configuration (strings owned). */
     struct jr_config cfg;
     char *name;
+    char *zone; /* "" for none */
     char *address;
     char *data_dir;
     char *raft_dir;
@@ -212,6 +228,16 @@ struct jr_node {
 
     struct jr__rpc *rpc;
 
+    /* The cluster secret (auth.h), under mutex: a joining thread sets it
+     * while the loop runs. Never logged, never in a status. */
+    unsigned char secret[32];
+    bool has_secret;
+    uint64_t auth_failures; /* refused connections; loop thread */
+    uint64_t auth_logged_at;
+    unsigned auth_suppressed;
+    uint64_t stray_logged_at;      /* a removed node's votes, last logged */
+    struct jr__libstate *libstate; /* libstate.c; loop thread */
+
     /* Stop sequence. */
     struct raft_transfer transfer;
     bool transferring;
@@ -230,7 +256,19 @@ bool jr__on_loop_thread(struct jr_node *n);
 
 /* apply.c */
 void *jr__entry_wrap(const void *buf, size_t len, size_t *out_len);
-int jr__entry_unwrap(const void *buf, size_t len, size_t *data_len);
+void *jr__entry_wrap_internal(const void *buf, size_t len, size_t *out_len);
+/* internal: set to whether it is a library command; NULL refuses those
+ * (JR_ECORRUPT) like any malformed envelope. */
+int jr__entry_unwrap(const void *buf,
+                     size_t len,
+                     size_t *data_len,
+                     bool *internal);
+/* Submit a library command (libstate.c) like jr_apply; loop thread too. */
+int jr__apply_internal(struct jr_node *n,
+                       struct jr_apply *req,
+                       const void *buf,
+                       size_t len,
+                       jr_apply_cb cb);
 void jr__apply_init(struct jr_node *n);
 void jr__cmd_finish(struct jr_node *n,
                     struct jr__cmd *c,
@@ -259,6 +297,30 @@ void jr__applied(struct jr_node *n,
                  size_t result_len);
 int jr__fsm_init(struct jr_node *n);
 
+/* libstate.c: the library's own replicated state (used join tokens). */
+struct jr__libstate;
+int jr__libstate_apply(struct jr_node *n,
+                       const void *buf,
+                       size_t len,
+                       void **result,
+                       size_t *result_len);
+/* Append the state to a snapshot being taken / read it back from the
+ * front of a restored one; *skip: bytes that were the library's. */
+int jr__libstate_snapshot(struct jr_node *n, struct jr_snapshot_writer *w);
+int jr__libstate_restore(struct jr_node *n,
+                         const void *buf,
+                         size_t len,
+                         size_t *skip);
+void jr__libstate_free(struct jr_node *n);
+/* The command recording a used join token, stamped with the leader's wall
+ * clock now_ms (so every node forgets expired tokens at the same entry);
+ * malloc'd, the caller frees it. */
+void *jr__libstate_token_cmd(const unsigned char nonce[16],
+                             uint64_t expires_ms,
+                             uint64_t joiner_id,
+                             uint64_t now_ms,
+                             size_t *len);
+
 /* loopwatch.c */
 int jr__loopwatch_init(struct jr_node *n);
 void jr__loopwatch_start(struct jr_node *n);
@@ -267,7 +329,11 @@ void jr__loopwatch_start(struct jr_node *n);
 int jr__health(struct jr_node *n, char *errmsg);
 void jr__contact_seen(struct jr_node *n, uint64_t id);
 int64_t jr__contact_age(struct jr_node *n, uint64_t id);
-void jr__contact_name(struct jr_node *n, uint64_t id, const char *name);
+void jr__contact_name(struct jr_node *n,
+                      uint64_t id,
+                      const char *name,
+                      const char *zone);
+const char *jr__contact_zone_of(struct jr_node *n, uint64_t id);
 const char *jr__contact_name_of(struct jr_node *n, uint64_t id);
 
 /* io.c: set up the raft_io backend and its wrapper. */
@@ -286,7 +352,9 @@ int jr__transport_listen(struct jr_node *n, char *errmsg);
 void jr__transport_close(struct jr_node *n, void (*cb)(struct jr_node *n));
 bool jr__transport_is_open(struct jr_node *n);
 void jr__transport_free(struct jr_node *n);
-/* Connect to address and send the preamble of kind; cb gets the stream. */
+/* Connect to address, send the preamble of kind and do the member
+ * handshake (auth.h); cb gets the stream once the peer proved the secret.
+ * expect_id: the node id the configuration gives that address (0: any). */
 struct jr__dial;
 typedef void (*jr__dial_cb)(struct jr__dial *d,
                             uv_stream_t *stream,
@@ -302,21 +370,36 @@ struct jr__dial {
     size_t preamble_len;
     bool canceled;
     queue link;
+    uint64_t expect_id;
+    char address[256];
+    unsigned char nc[32];          /* our challenge */
+    unsigned char reply[80 + 255]; /* the acceptor's reply */
+    size_t reply_got, reply_need;
+    unsigned char pd[32]; /* our proof, being written */
+    uv_write_t pd_write;
 };
 int jr__dial(struct jr_node *n,
              struct jr__dial *d,
              const char *address,
+             uint64_t expect_id,
              int kind,
              jr__dial_cb cb);
 
 /* rpc.c */
 int jr__rpc_init(struct jr_node *n);
 void jr__rpc_close(struct jr_node *n);
-/* An inbound RPC connection (after the preamble). */
+/* An inbound RPC connection (after the handshake). member: the peer proved
+ * the secret; otherwise it is a joiner, allowed INFO and JOIN_TOKEN only. */
 void jr__rpc_accept(struct jr_node *n,
                     uv_stream_t *stream,
                     uint64_t id,
-                    const char *address);
+                    const char *address,
+                    bool member,
+                    const unsigned char nc[32],
+                    const unsigned char ns[32]);
+/* The handshake's nonces of an inbound connection (the join exchange
+ * binds its proofs to them). */
+const unsigned char *jr__conn_nonce(const struct jr__conn *c, bool dialer);
 /* Send forwarded commands/barriers to the current leader. */
 int jr__rpc_forward(struct jr_node *n, queue *cmds);
 /* Replies from leader to a remote conn. */
@@ -350,5 +433,8 @@ void jr__handle_info(struct jr_node *n,
 void jr__handle_join(struct jr_node *n,
                      struct jr__conn *c,
                      const struct jr__msg *m);
+void jr__handle_join_token(struct jr_node *n,
+                           struct jr__conn *c,
+                           const struct jr__msg *m);
 
 #endif /* JR_INTERNAL_H */

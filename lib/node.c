@@ -6,6 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
+#include "jointoken.h"
 #include "jr_internal.h"
 
 #define TICK_MS 20
@@ -443,12 +446,19 @@ static int check_config(const struct jr_config *in,
         return jr__error_set(err, JR_EINVAL,
                              "config: name longer than 63 bytes");
     }
+    if (cfg->zone != NULL && strlen(cfg->zone) > 63) {
+        return jr__error_set(err, JR_EINVAL,
+                             "config: zone longer than 63 bytes");
+    }
     return 0;
 }
 
 static void node_free(struct jr_node *n)
 {
+    sodium_memzero(n->secret, sizeof n->secret);
+    jr__libstate_free(n);
     free(n->name);
+    free(n->zone);
     free(n->address);
     free(n->data_dir);
     free(n->raft_dir);
@@ -483,16 +493,18 @@ int jr_node_open(const struct jr_config *in,
                    (unsigned long long)n->cfg.id);
     n->fsm = *n->cfg.fsm;
     n->name = jr__strdup(n->cfg.name != NULL ? n->cfg.name : name);
+    n->zone = jr__strdup(n->cfg.zone != NULL ? n->cfg.zone : "");
     n->address = jr__strdup(n->cfg.address);
     n->data_dir = jr__strdup(n->cfg.data_dir);
     n->raft_dir = malloc(strlen(n->cfg.data_dir) + 8);
-    if (n->name == NULL || n->address == NULL || n->data_dir == NULL ||
-        n->raft_dir == NULL) {
+    if (n->name == NULL || n->zone == NULL || n->address == NULL ||
+        n->data_dir == NULL || n->raft_dir == NULL) {
         rv = jr__error_set(err, JR_ENOMEM, "open: out of memory");
         goto err_free;
     }
     sprintf(n->raft_dir, "%s/raft", n->data_dir);
     n->cfg.name = n->name;
+    n->cfg.zone = n->zone;
     n->cfg.address = n->address;
     n->cfg.data_dir = n->data_dir;
     n->cfg.fsm = &n->fsm;
@@ -517,6 +529,29 @@ int jr_node_open(const struct jr_config *in,
         goto err_unlock;
     }
     memcpy(n->cluster_id, n->meta.cluster_id, sizeof n->cluster_id);
+    if (sodium_init() < 0) {
+        rv = jr__error_set(err, JR_EIO, "open: cannot initialise libsodium");
+        goto err_unlock;
+    }
+    rv = jr__secret_load(n->data_dir, n->secret, msg);
+    if (rv == 0) {
+        n->has_secret = true;
+    } else if (rv == JR_ENOTFOUND) {
+        /* A node that is not a member yet gets it from bootstrap or join.
+         * A member without one cannot talk to anyone: say so now. */
+        if (n->meta.cluster_id[0] != '\0') {
+            rv = jr__error_set(
+                err, JR_ENOTFOUND,
+                "%s/secret is missing: this node of cluster %s cannot prove "
+                "it is a member; copy the file from another member (mode "
+                "0600), or wipe the directory and join again",
+                n->data_dir, n->meta.cluster_id);
+            goto err_unlock;
+        }
+    } else {
+        rv = jr__error_set(err, rv, "open: %s", msg);
+        goto err_unlock;
+    }
     if (mkdir(n->raft_dir, 0700) != 0 && errno != EEXIST) {
         rv = jr__error_set(err, jr__err_from_errno(errno), "create %s: %s",
                            n->raft_dir, strerror(errno));
@@ -651,6 +686,36 @@ int jr_node_bootstrap(struct jr_node *n,
                 ? " bootstrapped with another member list"
                 : "");
     }
+    if (n->meta.cluster_id[0] == '\0' && !n->has_secret) {
+        unsigned char secret[JR__SECRET_LEN];
+        char msg[JR_ERRMSG_SIZE];
+        if (count > 1) {
+            /* Every member must hold the same secret before any of them
+             * can talk: the operator hands it to all of them. */
+            raft_configuration_close(&conf);
+            return jr__error_set(
+                err, JR_EINVAL,
+                "bootstrap: a cluster of %u members needs a shared cluster "
+                "secret on every member first (jr_node_set_secret; jacod: "
+                "secret-file)",
+                count);
+        }
+        /* Secret before identity: a member without one cannot start. */
+        rv = jr__secret_generate(secret);
+        if (rv == 0) {
+            rv = jr__secret_save(n->data_dir, secret, msg);
+        }
+        if (rv != 0) {
+            raft_configuration_close(&conf);
+            sodium_memzero(secret, sizeof secret);
+            return jr__error_set(err, rv, "bootstrap: %s", msg);
+        }
+        uv_mutex_lock(&n->mutex);
+        memcpy(n->secret, secret, sizeof secret);
+        n->has_secret = true;
+        uv_mutex_unlock(&n->mutex);
+        sodium_memzero(secret, sizeof secret);
+    }
     if (n->meta.cluster_id[0] == '\0') {
         meta = n->meta;
         if (count == 1) {
@@ -681,6 +746,52 @@ int jr_node_bootstrap(struct jr_node *n,
     jr__infof(n, "bootstrapped cluster %s with %u voter(s)", n->cluster_id,
               count);
     return 0;
+}
+
+int jr__secret_install(struct jr_node *n,
+                       const unsigned char *secret,
+                       struct jr_error *err)
+{
+    char msg[JR_ERRMSG_SIZE];
+    unsigned char have[JR_SECRET_SIZE];
+    int rv;
+    if (jr__secret_copy(n, have)) {
+        rv = sodium_memcmp(have, secret, JR_SECRET_SIZE);
+        sodium_memzero(have, sizeof have);
+        if (rv == 0) {
+            return 0;
+        }
+        return jr__error_set(err, JR_EMISMATCH,
+                             "%s/secret holds another cluster secret; "
+                             "refusing to replace it",
+                             n->data_dir);
+    }
+    rv = jr__secret_save(n->data_dir, secret, msg);
+    if (rv != 0) {
+        return jr__error_set(err, rv, "%s", msg);
+    }
+    uv_mutex_lock(&n->mutex);
+    memcpy(n->secret, secret, JR_SECRET_SIZE);
+    n->has_secret = true;
+    uv_mutex_unlock(&n->mutex);
+    return 0;
+}
+
+int jr_node_set_secret(struct jr_node *n,
+                       const unsigned char *secret,
+                       size_t len,
+                       struct jr_error *err)
+{
+    if (n == NULL || secret == NULL || len != JR_SECRET_SIZE) {
+        return jr__error_set(err, JR_EINVAL,
+                             "set secret: the secret is %d bytes",
+                             JR_SECRET_SIZE);
+    }
+    if (n->started) {
+        return jr__error_set(err, JR_ESTATE,
+                             "set secret: the node is already started");
+    }
+    return jr__secret_install(n, secret, err);
 }
 
 int jr_node_start(struct jr_node *n, struct jr_error *err)

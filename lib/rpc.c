@@ -18,7 +18,9 @@ struct jr__conn {
     bool dialing;
     bool closing;
     bool connected; /* frames may have reached the peer */
-    unsigned refs;  /* commands referencing it, plus one while open */
+    bool member;    /* the peer proved the cluster secret (auth.h) */
+    unsigned char nc[32], ns[32]; /* inbound: the handshake's nonces */
+    unsigned refs; /* commands referencing it, plus one while open */
     uint64_t peer_id;
     char address[256];
     char *rbuf;
@@ -226,8 +228,9 @@ static void handle_forward(struct jr_node *n,
     for (i = 0; i < m->n_items; i++) {
         struct jr__cmd *cmd;
         size_t data_len;
+        /* NULL: a library command never travels from a follower. */
         if (jr__entry_unwrap(m->items[i].data.ptr, m->items[i].data.len,
-                             &data_len) != 0) {
+                             &data_len, NULL) != 0) {
             jr__warnf(n,
                       "rpc from %s: command without a valid envelope; "
                       "closing the connection",
@@ -272,6 +275,34 @@ static void handle_read_index(struct jr_node *n,
     jr__submit_remote(n, cmd);
 }
 
+#define STRAY_LOG_INTERVAL_MS 30000
+
+static bool config_has(const struct raft_configuration *conf, uint64_t id)
+{
+    unsigned i;
+    for (i = 0; i < conf->n; i++) {
+        if (conf->servers[i].id == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void stray_candidate(struct jr_node *n, struct jr__conn *c)
+{
+    uint64_t now = jr__now(n);
+    if (n->stray_logged_at != 0 &&
+        now - n->stray_logged_at < STRAY_LOG_INTERVAL_MS) {
+        return;
+    }
+    n->stray_logged_at = now;
+    jr__warnf(n,
+              "node %llu at %s asks for votes but is not a member of this "
+              "cluster (it was removed); ignoring it. Stop it, wipe its data "
+              "directory and join it again with a token",
+              (unsigned long long)c->peer_id, c->address);
+}
+
 /* Hand a raft message to raft's recv callback, which takes what was
  * allocated for it. */
 static void deliver_raft(struct jr__conn *c, char *buf, size_t len, char *owned)
@@ -280,9 +311,12 @@ static void deliver_raft(struct jr__conn *c, char *buf, size_t len, char *owned)
     struct raft_message m;
     char errmsg[JR_ERRMSG_SIZE];
     bool adopted = false;
-    if (c->peer_id == 0) {
-        jr__warnf(n, "raft message from %s without a node id; closing",
-                  c->address);
+    if (c->peer_id == 0 || !c->member) {
+        jr__auth_failed(n,
+                        "raft message from %s, which has not proved the "
+                        "cluster secret; closing",
+                        c->address);
+        raft_free(owned);
         conn_close(c);
         return;
     }
@@ -297,6 +331,16 @@ static void deliver_raft(struct jr__conn *c, char *buf, size_t len, char *owned)
         raft_free(owned);
     }
     if (n->io_recv_cb == NULL || n->raft_closed) {
+        jr__raftmsg_release(&m);
+        return;
+    }
+    if (m.type == RAFT_IO_REQUEST_VOTE && n->raft.configuration.n > 0 &&
+        !config_has(&n->raft.configuration, c->peer_id)) {
+        /* A removed node that came back: it still holds the secret, but
+         * its votes would only disturb the members (hashicorp/raft refuses
+         * them the same way). Members added after our last configuration
+         * never campaign before they are voters we know of. */
+        stray_candidate(n, c);
         jr__raftmsg_release(&m);
         return;
     }
@@ -369,6 +413,16 @@ static void dispatch_rpc(struct jr__conn *c, const char *buf, size_t len)
         conn_close(c);
         return;
     }
+    if (!c->member && m.type != JR__MSG_INFO && m.type != JR__MSG_JOIN_TOKEN) {
+        /* Nothing unauthenticated changes state. */
+        jr__auth_failed(n,
+                        "rpc from %s: message type %d from a peer that has "
+                        "not proved the cluster secret; closing",
+                        c->address, m.type);
+        jr__msg_free(&m);
+        conn_close(c);
+        return;
+    }
     switch (m.type) {
         case JR__MSG_FORWARD: handle_forward(n, c, &m); break;
         case JR__MSG_APPLY_RESULT: handle_apply_result(n, &m); break;
@@ -380,6 +434,7 @@ static void dispatch_rpc(struct jr__conn *c, const char *buf, size_t len)
         case JR__MSG_INFO_RESULT:
             break; /* a ping's answer: the contact is all it is for */
         case JR__MSG_JOIN: jr__handle_join(n, c, &m); break;
+        case JR__MSG_JOIN_TOKEN: jr__handle_join_token(n, c, &m); break;
         default:
             jr__warnf(n, "rpc from %s: unexpected message type %d", c->address,
                       m.type);
@@ -561,7 +616,10 @@ static int conn_start(struct jr__conn *c, uv_stream_t *stream)
 void jr__rpc_accept(struct jr_node *n,
                     uv_stream_t *stream,
                     uint64_t id,
-                    const char *address)
+                    const char *address,
+                    bool member,
+                    const unsigned char nc[32],
+                    const unsigned char ns[32])
 {
     struct jr__conn *c = conn_new(n, address);
     if (c == NULL) {
@@ -570,7 +628,15 @@ void jr__rpc_accept(struct jr_node *n,
         return;
     }
     c->peer_id = id;
+    c->member = member;
+    memcpy(c->nc, nc, sizeof c->nc);
+    memcpy(c->ns, ns, sizeof c->ns);
     (void)conn_start(c, stream);
+}
+
+const unsigned char *jr__conn_nonce(const struct jr__conn *c, bool dialer)
+{
+    return dialer ? c->nc : c->ns;
 }
 
 static void dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
@@ -652,9 +718,10 @@ static struct jr__conn *peer_conn(struct jr_node *n,
     }
     c->outbound = true;
     c->dialing = true;
+    c->member = true; /* the dial checks the peer's proof first */
     c->peer_id = id;
     c->dial.data = c;
-    if (jr__dial(n, &c->dial, address, JR__CONN_RPC, dial_cb) != 0) {
+    if (jr__dial(n, &c->dial, address, id, JR__CONN_RPC, dial_cb) != 0) {
         c->dialing = false;
         conn_close(c);
         return NULL;

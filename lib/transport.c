@@ -1,20 +1,30 @@
 /* transport.c: the node's TCP listener and outgoing connections. Every
  * connection opens with a preamble (protocol version, kind, cluster id,
- * sender id, address and name), so that a peer of another cluster is
- * refused before any message is read; raft messages and library RPCs then
- * share it (rpc.c). Sockets get TCP_NODELAY: raft sends small messages and
- * waits for their answers. */
+ * incarnation, sender id, address, name and zone) and the mutual
+ * challenge-response of auth.h, so that a peer of another cluster, or one
+ * that cannot prove the cluster secret, is refused before any message is
+ * read; raft messages and library RPCs then share it (rpc.c). Sockets get
+ * TCP_NODELAY: raft sends small messages and waits for their answers. */
 #include <arpa/inet.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "jr_internal.h"
 
 #define PREAMBLE_MAGIC "JACO"
-#define PREAMBLE_VERSION 1
-#define PREAMBLE_FIXED 56
+/* 2: challenge-response (nonce in the preamble, the acceptor's reply). */
+#define PREAMBLE_VERSION 2
+#define PREAMBLE_FIXED (56 + JR__AUTH_NONCE_LEN)
+#define PREAMBLE_MEMBER 0x01 /* flags: the dialer will prove the secret */
 #define MAX_ADDRESS 255
 #define MAX_NAME 63
+#define MAX_ZONE 63
+/* Authentication failures are logged at most once per this many ms; the
+ * ones in between are counted and summed up in the next line. */
+#define AUTH_LOG_INTERVAL_MS 10000
 
 struct jr__transport {
     struct jr_node *node;
@@ -27,15 +37,31 @@ struct jr__transport {
     unsigned pending_closes;
 };
 
+/* An accepted connection until the handshake is done. */
 struct incoming {
     queue link;
     struct jr__transport *t;
     uv_tcp_t *tcp;
     unsigned char fixed[PREAMBLE_FIXED];
-    char address[MAX_ADDRESS + MAX_NAME + 2];
+    char address[MAX_ADDRESS + MAX_NAME + MAX_ZONE + 3];
     size_t nread;
-    size_t address_len; /* address and name, as sent */
-    size_t name_len;
+    size_t tail_len; /* address, name and zone, as sent */
+    size_t name_len, zone_len;
+    bool proving; /* the reply went out; reading the dialer's proof */
+    bool refused; /* closing once the refusal is written */
+    uint64_t id;  /* the dialer's node id */
+    unsigned char ns[JR__AUTH_NONCE_LEN];
+    unsigned char pd[JR__AUTH_PROOF_LEN];
+    size_t pd_got;
+    char fixed_name[MAX_NAME + 1]; /* name and zone, kept for the contact */
+    char fixed_zone[MAX_ZONE + 1];
+};
+
+/* The acceptor's reply, written on its own so that it may outlive the
+ * incoming structure (the stream is handed over with it in flight). */
+struct reply_write {
+    uv_write_t write;
+    unsigned char buf[JR__AUTH_REPLY_FIXED + JR__AUTH_REASON_MAX];
 };
 
 int jr__parse_address(const char *address, struct sockaddr_in *sa, char *errmsg)
@@ -104,11 +130,14 @@ static uint64_t get64(const unsigned char *p)
 size_t jr__preamble_encode(struct jr_node *n,
                            int kind,
                            const char *cluster_id,
+                           const unsigned char nonce[JR__AUTH_NONCE_LEN],
+                           bool member,
                            char *out)
 {
     unsigned char *p = (unsigned char *)out;
     size_t alen = strlen(n->address);
-    size_t nlen;
+    size_t nlen = strlen(n->name);
+    size_t zlen = n->cfg.zone != NULL ? strlen(n->cfg.zone) : 0;
     memset(p, 0, PREAMBLE_FIXED);
     memcpy(p, PREAMBLE_MAGIC, 4);
     p[4] = PREAMBLE_VERSION;
@@ -117,15 +146,60 @@ size_t jr__preamble_encode(struct jr_node *n,
     p[7] = (unsigned char)(alen & 0xff);
     memcpy(p + 8, cluster_id, strnlen(cluster_id, JR__CLUSTER_ID_LEN));
     put64(p + 40, n->cfg.id);
-    nlen = strlen(n->name);
     if (nlen > MAX_NAME) {
         nlen = MAX_NAME;
     }
+    if (zlen > MAX_ZONE) {
+        zlen = MAX_ZONE;
+    }
     p[48] = (unsigned char)nlen;
+    p[49] = member ? PREAMBLE_MEMBER : 0;
+    p[50] = (unsigned char)zlen;
     put32(p + 52, n->meta.incarnation);
+    memcpy(p + 56, nonce, JR__AUTH_NONCE_LEN);
     memcpy(p + PREAMBLE_FIXED, n->address, alen);
     memcpy(p + PREAMBLE_FIXED + alen, n->name, nlen);
-    return PREAMBLE_FIXED + alen + nlen;
+    if (zlen > 0) {
+        memcpy(p + PREAMBLE_FIXED + alen + nlen, n->cfg.zone, zlen);
+    }
+    return PREAMBLE_FIXED + alen + nlen + zlen;
+}
+
+bool jr__secret_copy(struct jr_node *n, unsigned char out[32])
+{
+    bool have;
+    uv_mutex_lock(&n->mutex);
+    have = n->has_secret;
+    if (have) {
+        memcpy(out, n->secret, 32);
+    }
+    uv_mutex_unlock(&n->mutex);
+    return have;
+}
+
+void jr__auth_failed(struct jr_node *n, const char *fmt, ...)
+{
+    uint64_t now = jr__now(n);
+    char msg[JR_ERRMSG_SIZE];
+    va_list ap;
+    n->auth_failures++;
+    if (n->auth_logged_at != 0 &&
+        now - n->auth_logged_at < AUTH_LOG_INTERVAL_MS) {
+        n->auth_suppressed++;
+        return;
+    }
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n->auth_suppressed > 0) {
+        jr__warnf(n, "%s (and %u more refused connections in the last %u s)",
+                  msg, n->auth_suppressed,
+                  (unsigned)((now - n->auth_logged_at) / 1000));
+    } else {
+        jr__warnf(n, "%s", msg);
+    }
+    n->auth_logged_at = now;
+    n->auth_suppressed = 0;
 }
 
 /* ---- outbound ---- */
@@ -145,18 +219,138 @@ static void dial_fail(struct jr__dial *d, int status)
     d->cb(d, NULL, status);
 }
 
-static void dial_write_cb(uv_write_t *w, int status)
+static void dial_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    struct jr__dial *d = w->data;
+    struct jr__dial *d = h->data;
+    (void)suggested;
+    /* Exactly the reply: what follows it is the RPC layer's. */
+    buf->base = (char *)d->reply + d->reply_got;
+    buf->len = d->reply_need - d->reply_got;
+}
+
+static void dial_proof_written_cb(uv_write_t *w, int status)
+{
+    (void)w;
+    (void)status; /* a failure shows on the stream, which rpc.c owns now */
+}
+
+/* The acceptor's whole reply is in: check its proof, answer with ours, and
+ * hand the stream over. */
+static void dial_replied(struct jr__dial *d)
+{
+    struct jr_node *n = d->node;
+    unsigned char secret[32], ps[JR__AUTH_PROOF_LEN];
+    char reason[JR__AUTH_REASON_MAX + 1];
+    size_t rlen = d->reply_need - JR__AUTH_REPLY_FIXED;
+    uint64_t acceptor = get64(d->reply + 8);
+    int status = d->reply[5];
     uv_stream_t *stream;
-    if (status != 0 || d->canceled) {
-        dial_fail(d, status != 0 ? status : UV_ECANCELED);
+    uv_buf_t buf;
+
+    memcpy(reason, d->reply + JR__AUTH_REPLY_FIXED, rlen);
+    reason[rlen] = '\0';
+    if (status == JR__AUTH_NO_SECRET) {
+        jr__debugf(n, "peer at %s is not a member of a cluster yet",
+                   d->address);
+        dial_fail(d, UV_ECONNREFUSED);
+        return;
+    }
+    if (status != JR__AUTH_OK) {
+        jr__auth_failed(n, "peer at %s refused this node: %s", d->address,
+                        reason[0] != '\0' ? reason : "no reason given");
+        dial_fail(d, UV_ECONNREFUSED);
+        return;
+    }
+    if (d->expect_id != 0 && acceptor != d->expect_id) {
+        jr__auth_failed(n,
+                        "peer at %s is node %llu, not node %llu as the "
+                        "configuration says; not talking to it",
+                        d->address, (unsigned long long)acceptor,
+                        (unsigned long long)d->expect_id);
+        dial_fail(d, UV_ECONNREFUSED);
+        return;
+    }
+    if (!jr__secret_copy(n, secret)) {
+        dial_fail(d, UV_ECONNREFUSED);
+        return;
+    }
+    jr__auth_proof(secret, "acceptor", d->nc, d->reply + 16, n->cluster_id,
+                   n->cfg.id, acceptor, ps);
+    if (!jr__auth_equal(ps, d->reply + 48)) {
+        jr__auth_failed(n,
+                        "peer node %llu at %s could not prove that it holds "
+                        "this cluster's secret; closed the connection",
+                        (unsigned long long)acceptor, d->address);
+        sodium_memzero(secret, sizeof secret);
+        dial_fail(d, UV_ECONNREFUSED);
+        return;
+    }
+    jr__auth_proof(secret, "dialer", d->nc, d->reply + 16, n->cluster_id,
+                   n->cfg.id, acceptor, d->pd);
+    sodium_memzero(secret, sizeof secret);
+    (void)uv_read_stop((uv_stream_t *)d->tcp);
+    buf = uv_buf_init((char *)d->pd, JR__AUTH_PROOF_LEN);
+    d->pd_write.data = d;
+    if (uv_write(&d->pd_write, (uv_stream_t *)d->tcp, &buf, 1,
+                 dial_proof_written_cb) != 0) {
+        dial_fail(d, UV_ECONNRESET);
         return;
     }
     stream = (uv_stream_t *)d->tcp;
     d->tcp = NULL;
     QUEUE_REMOVE(&d->link);
     d->cb(d, stream, 0);
+}
+
+static void dial_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct jr__dial *d = s->data;
+    (void)b;
+    if (nread == 0) {
+        return;
+    }
+    if (nread < 0 || d->canceled) {
+        dial_fail(d, nread < 0 ? (int)nread : UV_ECANCELED);
+        return;
+    }
+    d->reply_got += (size_t)nread;
+    if (d->reply_got == JR__AUTH_REPLY_FIXED &&
+        d->reply_need == JR__AUTH_REPLY_FIXED) {
+        if (memcmp(d->reply, PREAMBLE_MAGIC, 4) != 0 ||
+            d->reply[4] != PREAMBLE_VERSION) {
+            jr__auth_failed(d->node,
+                            "peer at %s answered with something other than a "
+                            "jacoraft handshake of version %d",
+                            d->address, PREAMBLE_VERSION);
+            dial_fail(d, UV_EPROTO);
+            return;
+        }
+        d->reply_need += ((size_t)d->reply[6] << 8) | d->reply[7];
+        if (d->reply_need > JR__AUTH_REPLY_FIXED + JR__AUTH_REASON_MAX) {
+            dial_fail(d, UV_EPROTO);
+            return;
+        }
+    }
+    if (d->reply_got == d->reply_need) {
+        dial_replied(d);
+    }
+}
+
+static void dial_write_cb(uv_write_t *w, int status)
+{
+    struct jr__dial *d = w->data;
+    int rv;
+    if (status != 0 || d->canceled) {
+        dial_fail(d, status != 0 ? status : UV_ECANCELED);
+        return;
+    }
+    d->reply_got = 0;
+    d->reply_need = JR__AUTH_REPLY_FIXED;
+    d->tcp->data = d;
+    rv = uv_read_start((uv_stream_t *)d->tcp, dial_alloc_cb, dial_read_cb);
+    if (rv != 0) {
+        dial_fail(d, rv);
+    }
 }
 
 static void dial_connect_cb(uv_connect_t *c, int status)
@@ -186,6 +380,7 @@ static queue *dial_list(struct jr_node *n)
 int jr__dial(struct jr_node *n,
              struct jr__dial *d,
              const char *address,
+             uint64_t expect_id,
              int kind,
              jr__dial_cb cb)
 {
@@ -197,10 +392,20 @@ int jr__dial(struct jr_node *n,
         jr__warnf(n, "connect: %s", msg);
         return rv;
     }
+    if (!jr__secret_copy(n, (unsigned char *)msg)) {
+        /* Not a member yet: nobody would talk to us. */
+        jr__debugf(n, "connect to %s: no cluster secret yet", address);
+        return JR_ESTATE;
+    }
+    sodium_memzero(msg, sizeof msg);
     d->node = n;
     d->cb = cb;
     d->canceled = false;
-    d->preamble_len = jr__preamble_encode(n, kind, n->cluster_id, d->preamble);
+    d->expect_id = expect_id;
+    (void)snprintf(d->address, sizeof d->address, "%s", address);
+    jr__auth_nonce(d->nc);
+    d->preamble_len =
+        jr__preamble_encode(n, kind, n->cluster_id, d->nc, true, d->preamble);
     d->tcp = raft_malloc(sizeof *d->tcp);
     if (d->tcp == NULL) {
         return JR_ENOMEM;
@@ -251,7 +456,11 @@ static void incoming_closed_cb(uv_handle_t *h)
 
 static void incoming_abort(struct incoming *in)
 {
+    if (uv_is_closing((uv_handle_t *)in->tcp)) {
+        return; /* a refusal being written when the transport closed */
+    }
     QUEUE_REMOVE(&in->link);
+    QUEUE_INIT(&in->link);
     in->t->pending_closes++;
     uv_close((uv_handle_t *)in->tcp, incoming_closed_cb);
 }
@@ -260,76 +469,198 @@ static void incoming_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct incoming *in = h->data;
     (void)suggested;
-    /* Read exactly what the preamble still needs: the bytes after it
+    /* Read exactly what the handshake still needs: the bytes after it
      * belong to whoever takes the stream over. */
-    if (in->nread < PREAMBLE_FIXED) {
+    if (in->proving) {
+        buf->base = (char *)in->pd + in->pd_got;
+        buf->len = JR__AUTH_PROOF_LEN - in->pd_got;
+    } else if (in->nread < PREAMBLE_FIXED) {
         buf->base = (char *)in->fixed + in->nread;
         buf->len = PREAMBLE_FIXED - in->nread;
     } else {
         size_t got = in->nread - PREAMBLE_FIXED;
         buf->base = in->address + got;
-        buf->len = in->address_len - got;
+        buf->len = in->tail_len - got;
     }
 }
 
-static void incoming_done(struct incoming *in)
+static void reply_written_cb(uv_write_t *w, int status)
+{
+    struct reply_write *r = (struct reply_write *)w;
+    struct incoming *in = w->data;
+    (void)status;
+    if (in != NULL) { /* a refusal: close once it is out */
+        incoming_abort(in);
+    }
+    raft_free(r);
+}
+
+/* Send the reply; data is the incoming to close after it (a refusal) or
+ * NULL. */
+static int reply_send(struct incoming *in,
+                      int status,
+                      const unsigned char *proof,
+                      const char *reason)
+{
+    struct reply_write *r = raft_malloc(sizeof *r);
+    uv_buf_t buf;
+    if (r == NULL) {
+        return -1;
+    }
+    buf = uv_buf_init((char *)r->buf, (unsigned)jr__auth_reply_encode(
+                                          status, in->t->node->cfg.id, in->ns,
+                                          proof, reason, r->buf));
+    r->write.data = status >= JR__AUTH_REFUSED ? in : NULL;
+    if (uv_write(&r->write, (uv_stream_t *)in->tcp, &buf, 1,
+                 reply_written_cb) != 0) {
+        raft_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* Tell the dialer why, then close. */
+static void incoming_refuse(struct incoming *in, int status, const char *why)
+{
+    (void)uv_read_stop((uv_stream_t *)in->tcp);
+    in->refused = true;
+    if (reply_send(in, status, NULL, why) != 0) {
+        incoming_abort(in);
+    }
+}
+
+/* Give the stream to the RPC layer. */
+static void incoming_handover(struct incoming *in, bool member)
+{
+    struct jr_node *n = in->t->node;
+    uv_stream_t *stream = (uv_stream_t *)in->tcp;
+    (void)uv_read_stop(stream);
+    QUEUE_REMOVE(&in->link);
+    stream->data = NULL;
+    /* Raft messages and library RPCs share the connection (rpc.c). A
+     * joiner's connection carries no node id: nothing it says counts as
+     * hearing from a member. */
+    jr__rpc_accept(n, stream, member ? in->id : 0, in->address, member,
+                   in->fixed + 56, in->ns);
+    raft_free(in);
+}
+
+static void incoming_preamble_done(struct incoming *in)
 {
     struct jr__transport *t = in->t;
     struct jr_node *n = t->node;
     char peer_cluster[JR__CLUSTER_ID_LEN + 1];
-    uint64_t id = get64(in->fixed + 40);
+    char name[MAX_NAME + 1], zone[MAX_ZONE + 1];
+    char why[JR__AUTH_REASON_MAX + 1];
+    unsigned char secret[32], ps[JR__AUTH_PROOF_LEN];
+    size_t alen = in->tail_len - in->name_len - in->zone_len;
+    bool member = (in->fixed[49] & PREAMBLE_MEMBER) != 0;
     int kind = in->fixed[5];
-    uv_stream_t *stream = (uv_stream_t *)in->tcp;
-    char name[MAX_NAME + 1];
-    size_t alen = in->address_len - in->name_len;
 
+    in->id = get64(in->fixed + 40);
     memcpy(peer_cluster, in->fixed + 8, JR__CLUSTER_ID_LEN);
     peer_cluster[JR__CLUSTER_ID_LEN] = '\0';
     peer_cluster[strnlen(peer_cluster, JR__CLUSTER_ID_LEN)] = '\0';
     memcpy(name, in->address + alen, in->name_len);
     name[in->name_len] = '\0';
+    memcpy(zone, in->address + alen + in->name_len, in->zone_len);
+    zone[in->zone_len] = '\0';
     in->address[alen] = '\0';
-    if (id != 0) {
-        jr__contact_name(n, id, name);
-    }
 
+    if (kind != JR__CONN_RPC) {
+        jr__auth_failed(n, "refused connection from %s: unknown kind %d",
+                        in->address, kind);
+        incoming_refuse(in, JR__AUTH_REFUSED, "unknown connection kind");
+        return;
+    }
     if (n->cluster_id[0] != '\0' && peer_cluster[0] != '\0' &&
         strcmp(n->cluster_id, peer_cluster) != 0) {
-        jr__warnf(n,
-                  "refused connection from node %llu at %s: it belongs to "
-                  "cluster %s, this node to cluster %s",
-                  (unsigned long long)id, in->address, peer_cluster,
-                  n->cluster_id);
-        incoming_abort(in);
+        jr__auth_failed(n,
+                        "refused connection from node %llu at %s: it belongs "
+                        "to cluster %s, this node to cluster %s",
+                        (unsigned long long)in->id, in->address, peer_cluster,
+                        n->cluster_id);
+        (void)snprintf(why, sizeof why,
+                       "node %llu at %s belongs to cluster %s, not %s",
+                       (unsigned long long)n->cfg.id, n->address, n->cluster_id,
+                       peer_cluster);
+        incoming_refuse(in, JR__AUTH_REFUSED, why);
         return;
     }
     if (n->cluster_id[0] != '\0' && strcmp(n->cluster_id, peer_cluster) == 0 &&
         get32(in->fixed + 52) != n->meta.incarnation) {
         /* Two clusters with one id exist after a forced recovery left a
          * node out: they must never merge silently. */
-        jr__warnf(n,
-                  "refused connection from node %llu at %s: it runs "
-                  "incarnation %u of cluster %s, this node incarnation %u; "
-                  "the node with the older incarnation was left out of a "
-                  "forced recovery: wipe its data directory and join it "
-                  "again",
-                  (unsigned long long)id, in->address,
-                  (unsigned)get32(in->fixed + 52), n->cluster_id,
-                  (unsigned)n->meta.incarnation);
+        jr__auth_failed(n,
+                        "refused connection from node %llu at %s: it runs "
+                        "incarnation %u of cluster %s, this node incarnation "
+                        "%u; the node with the older incarnation was left out "
+                        "of a forced recovery: wipe its data directory and "
+                        "join it again",
+                        (unsigned long long)in->id, in->address,
+                        (unsigned)get32(in->fixed + 52), n->cluster_id,
+                        (unsigned)n->meta.incarnation);
+        (void)snprintf(why, sizeof why,
+                       "node %llu runs incarnation %u of cluster %s, the "
+                       "dialer incarnation %u",
+                       (unsigned long long)n->cfg.id,
+                       (unsigned)n->meta.incarnation, n->cluster_id,
+                       (unsigned)get32(in->fixed + 52));
+        incoming_refuse(in, JR__AUTH_REFUSED, why);
+        return;
+    }
+    jr__auth_nonce(in->ns);
+    if (!member) {
+        /* A joiner: no secret to prove, so it may only ask (rpc.c). */
+        if (reply_send(in, JR__AUTH_JOINER, NULL, NULL) != 0) {
+            incoming_abort(in);
+            return;
+        }
+        incoming_handover(in, false);
+        return;
+    }
+    if (!jr__secret_copy(n, secret)) {
+        incoming_refuse(in, JR__AUTH_NO_SECRET, "not a member of a cluster");
+        return;
+    }
+    jr__auth_proof(secret, "acceptor", in->fixed + 56, in->ns, n->cluster_id,
+                   in->id, n->cfg.id, ps);
+    sodium_memzero(secret, sizeof secret);
+    if (reply_send(in, JR__AUTH_OK, ps, NULL) != 0) {
         incoming_abort(in);
         return;
     }
-    if (kind != JR__CONN_RPC) {
-        jr__warnf(n, "refused connection from %s: unknown kind %d", in->address,
-                  kind);
+    if (in->id != 0) {
+        (void)snprintf(in->fixed_name, sizeof in->fixed_name, "%s", name);
+        (void)snprintf(in->fixed_zone, sizeof in->fixed_zone, "%s", zone);
+    }
+    in->proving = true;
+}
+
+static void incoming_proof_done(struct incoming *in)
+{
+    struct jr_node *n = in->t->node;
+    unsigned char secret[32], pd[JR__AUTH_PROOF_LEN];
+    if (!jr__secret_copy(n, secret)) {
         incoming_abort(in);
         return;
     }
-    QUEUE_REMOVE(&in->link);
-    stream->data = NULL;
-    /* Raft messages and library RPCs share the connection (rpc.c). */
-    jr__rpc_accept(n, stream, id, in->address);
-    raft_free(in);
+    jr__auth_proof(secret, "dialer", in->fixed + 56, in->ns, n->cluster_id,
+                   in->id, n->cfg.id, pd);
+    sodium_memzero(secret, sizeof secret);
+    if (!jr__auth_equal(pd, in->pd)) {
+        jr__auth_failed(n,
+                        "refused connection from node %llu at %s: it could "
+                        "not prove that it holds this cluster's secret "
+                        "(wrong secret file, or not a member)",
+                        (unsigned long long)in->id, in->address);
+        incoming_abort(in);
+        return;
+    }
+    if (in->id != 0) {
+        jr__contact_name(n, in->id, in->fixed_name, in->fixed_zone);
+    }
+    incoming_handover(in, true);
 }
 
 static void incoming_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -343,30 +674,37 @@ static void incoming_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         incoming_abort(in);
         return;
     }
+    if (in->proving) {
+        in->pd_got += (size_t)nread;
+        if (in->pd_got == JR__AUTH_PROOF_LEN) {
+            incoming_proof_done(in);
+        }
+        return;
+    }
     in->nread += (size_t)nread;
     if (in->nread == PREAMBLE_FIXED) {
         if (memcmp(in->fixed, PREAMBLE_MAGIC, 4) != 0 ||
             in->fixed[4] != PREAMBLE_VERSION) {
-            jr__warnf(in->t->node,
-                      "refused connection: not a jacoraft peer or protocol "
-                      "version %u (this node speaks %d)",
-                      in->fixed[4], PREAMBLE_VERSION);
+            jr__auth_failed(in->t->node,
+                            "refused connection: not a jacoraft peer or "
+                            "protocol version %u (this node speaks %d)",
+                            in->fixed[4], PREAMBLE_VERSION);
             incoming_abort(in);
             return;
         }
-        in->address_len = ((size_t)in->fixed[6] << 8) | in->fixed[7];
+        in->tail_len = ((size_t)in->fixed[6] << 8) | in->fixed[7];
         in->name_len = in->fixed[48];
-        if (in->address_len == 0 || in->address_len > MAX_ADDRESS ||
-            in->name_len > MAX_NAME) {
+        in->zone_len = in->fixed[50];
+        if (in->tail_len == 0 || in->tail_len > MAX_ADDRESS ||
+            in->name_len > MAX_NAME || in->zone_len > MAX_ZONE) {
             incoming_abort(in);
             return;
         }
-        in->address_len += in->name_len;
+        in->tail_len += in->name_len + in->zone_len;
         return;
     }
-    if (in->nread == PREAMBLE_FIXED + in->address_len && in->address_len > 0) {
-        uv_read_stop(s);
-        incoming_done(in);
+    if (in->tail_len > 0 && in->nread == PREAMBLE_FIXED + in->tail_len) {
+        incoming_preamble_done(in);
     }
 }
 

@@ -9,6 +9,7 @@
  *   GET <key>           ->  VALUE <value>  |  NOTFOUND       (local read)
  *   LGET <key>          ->  VALUE <value>  |  NOTFOUND       (linearizable)
  *   STATUS              ->  STATUS <json>
+ *   TOKEN <ttl seconds> ->  TOKEN <join token>   (for serve --join-token)
  *   any failure         ->  ERR <code> <message>
  *
  * Keys are 1-255 bytes without whitespace; values are up to 64 KiB without
@@ -480,13 +481,14 @@ static void status_json(struct pending *p)
            "\"commit_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
            ",\"last_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
            ",\"health\":\"%s\",\"keys\":%zu,\"loop_busy_max_us\":%" PRIu64
-           ",\"loop_slow_turns\":%" PRIu64 ",\"peers\":[",
+           ",\"loop_slow_turns\":%" PRIu64 ",\"auth_failures\":%" PRIu64
+           ",\"peers\":[",
            st->id, st->name, st->address, st->cluster_id,
            jr_state_name(st->state), st->term, st->leader_id,
            st->leader_address, st->commit_index, st->applied_index,
            st->last_index, st->snapshot_index,
            st->health == 0 ? "ok" : jr_err_slug(st->health), store.count,
-           st->loop_busy_max_us, st->loop_slow_turns);
+           st->loop_busy_max_us, st->loop_slow_turns, st->auth_failures);
     for (i = 0; i < st->n_peers; i++) {
         const struct jr_peer_status *q = &st->peers[i];
         APPEND("%s{\"id\":%" PRIu64
@@ -542,6 +544,20 @@ static void handle_line(struct conn *c, char *line, size_t len)
         p->ready = true;
         return;
     }
+    if (strcmp(line, "TOKEN") == 0) {
+        char token[JR_JOIN_TOKEN_SIZE];
+        struct jr_error err = {0, ""};
+        long ttl = strtol(key, NULL, 10);
+        rv = jr_join_token_issue(node, ttl > 0 ? (unsigned)ttl : 3600, token,
+                                 sizeof token, &err);
+        if (rv != 0) {
+            set_error(p, rv, err.message);
+        } else {
+            set_answer(p, "TOKEN %s", token);
+        }
+        p->ready = true;
+        return;
+    }
     klen = strlen(key);
     if (strcmp(line, "PUT") == 0) {
         char *vs = memchr(key, ' ', klen);
@@ -593,7 +609,7 @@ static void handle_line(struct conn *c, char *line, size_t len)
         }
     } else {
         set_error(p, JR_EINVAL,
-                  "unknown request (PUT, DEL, GET, LGET, STATUS)");
+                  "unknown request (PUT, DEL, GET, LGET, STATUS, TOKEN)");
     }
     if (!p->async) {
         p->ready = true;
@@ -706,7 +722,9 @@ static void usage(FILE *f)
             "usage: kvstore serve --id N --address HOST:PORT --client "
             "HOST:PORT --data-dir DIR\n"
             "                     [--bootstrap | --initial-cluster "
-            "ID=HOST:PORT,... | --join HOST:PORT]\n"
+            "ID=HOST:PORT,... | --join HOST:PORT |\n"
+            "                      --join-token TOKEN] [--secret-file FILE] "
+            "[--zone ZONE]\n"
             "                     [--name NAME] [--election-timeout MS] "
             "[--heartbeat-timeout MS]\n"
             "                     [--snapshot-threshold N] "
@@ -714,7 +732,8 @@ static void usage(FILE *f)
             "       kvstore [--server HOST:PORT] put KEY VALUE\n"
             "       kvstore [--server HOST:PORT] get [--linearizable] KEY\n"
             "       kvstore [--server HOST:PORT] del KEY\n"
-            "       kvstore [--server HOST:PORT] status [--json]\n");
+            "       kvstore [--server HOST:PORT] status [--json]\n"
+            "       kvstore [--server HOST:PORT] token [TTL_SECONDS]\n");
 }
 
 static int parse_members(char *spec,
@@ -763,6 +782,9 @@ static int serve(int argc, char **argv)
         {"bootstrap", no_argument, NULL, 'b'},
         {"initial-cluster", required_argument, NULL, 'I'},
         {"join", required_argument, NULL, 'j'},
+        {"join-token", required_argument, NULL, 'T'},
+        {"secret-file", required_argument, NULL, 'S'},
+        {"zone", required_argument, NULL, 'z'},
         {"name", required_argument, NULL, 'n'},
         {"election-timeout", required_argument, NULL, 'e'},
         {"heartbeat-timeout", required_argument, NULL, 'h'},
@@ -778,7 +800,9 @@ static int serve(int argc, char **argv)
     struct jr_error err = {0, ""};
     struct jr_member members[64];
     unsigned n_members = 0;
-    const char *client = NULL, *join = NULL;
+    const char *client = NULL, *join = NULL, *token = NULL;
+    const char *secret_file = NULL;
+    unsigned char secret[JR_SECRET_SIZE];
     char *initial = NULL;
     bool bootstrap = false;
     struct sockaddr_in sa;
@@ -797,6 +821,9 @@ static int serve(int argc, char **argv)
             case 'b': bootstrap = true; break;
             case 'I': initial = optarg; break;
             case 'j': join = optarg; break;
+            case 'T': token = optarg; break;
+            case 'S': secret_file = optarg; break;
+            case 'z': cfg.zone = optarg; break;
             case 'n': cfg.name = optarg; break;
             case 'e':
                 cfg.election_timeout_ms =
@@ -821,7 +848,8 @@ static int serve(int argc, char **argv)
     }
     if (optind != argc || cfg.id == 0 || cfg.address == NULL ||
         client == NULL || cfg.data_dir == NULL ||
-        (bootstrap + (initial != NULL) + (join != NULL)) > 1) {
+        (bootstrap + (initial != NULL) + (join != NULL) + (token != NULL)) >
+            1) {
         usage(stderr);
         return 2;
     }
@@ -854,6 +882,17 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "kvstore: %s\n", err.message);
         return 1;
     }
+    if (secret_file != NULL) {
+        rv = jr_secret_read_file(secret_file, secret, &err);
+        if (rv == 0) {
+            rv = jr_node_set_secret(node, secret, sizeof secret, &err);
+        }
+        if (rv != 0) {
+            fprintf(stderr, "kvstore: %s\n", err.message);
+            jr_node_close(node);
+            return 1;
+        }
+    }
     if (bootstrap) {
         struct jr_member self = {cfg.id, cfg.address};
         rv = jr_node_bootstrap(node, &self, 1, &err);
@@ -862,6 +901,15 @@ static int serve(int argc, char **argv)
     }
     if (rv == 0) {
         rv = jr_node_start(node, &err);
+    }
+    if (rv == 0 && token != NULL) {
+        bool member = jr_node_cluster_id(node)[0] != '\0';
+        rv = jr_node_join_token(node, token, member ? 5000 : 60000, &err);
+        if (member && rv != 0 && rv != JR_EMISMATCH) {
+            /* Already a member (a restart): only a mismatch matters. */
+            fprintf(stderr, "kvstore: warning: %s\n", err.message);
+            rv = 0;
+        }
     }
     if (rv == 0 && join != NULL) {
         if (jr_node_cluster_id(node)[0] == '\0') {
@@ -973,6 +1021,9 @@ static int client(const char *server_address, int argc, char **argv)
         n = snprintf(line, MAX_LINE + 64, "DEL %s\n", argv[1]);
     } else if (strcmp(verb, "status") == 0 && len == 0) {
         n = snprintf(line, MAX_LINE + 64, "STATUS\n");
+    } else if (strcmp(verb, "token") == 0 && len <= 1) {
+        n = snprintf(line, MAX_LINE + 64, "TOKEN %s\n",
+                     len == 1 ? argv[1] : "3600");
     } else {
         usage(stderr);
         return 2;
@@ -1013,6 +1064,8 @@ static int client(const char *server_address, int argc, char **argv)
         fprintf(stderr, "Error{code: not_found}: no such key\n");
         free(line);
         return 1;
+    } else if (strncmp(line, "TOKEN ", 6) == 0) {
+        printf("%s\n", line + 6);
     } else if (strncmp(line, "STATUS ", 7) == 0) {
         if (json) {
             printf("%s\n", line + 7);

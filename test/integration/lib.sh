@@ -74,19 +74,30 @@ initial_cluster() {
     echo "$s"
 }
 
-# start_node I [extra kvstore flags...]: start node I in the background.
+# start_node I [extra kvstore flags...]: start node I in the background
+# (with the cluster secret of start_cluster, if there is one).
 start_node() {
-    local i=$1
+    local i=$1 auth=()
     shift
+    if [ -f "$WORK/secret" ]; then auth=(--secret-file "$WORK/secret"); fi
     "$KVSTORE" serve --id "$i" --address "${PEER[$i]}" \
         --client "${CLIENT[$i]}" --data-dir "$WORK/n$i" \
-        --election-timeout "$ELECTION_MS" "$@" >>"$WORK/log$i" 2>&1 &
+        --election-timeout "$ELECTION_MS" "${auth[@]}" "$@" >>"$WORK/log$i" 2>&1 &
     PID[$i]=$!
 }
 
+# secret_file: the cluster secret of the test's cluster (made once).
+secret_file() {
+    if [ ! -f "$WORK/secret" ]; then
+        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/secret")
+    fi
+    echo "$WORK/secret"
+}
+
 start_cluster() {
-    local i ic
+    local i ic s
     ic=$(initial_cluster)
+    s=$(secret_file)
     for ((i = 1; i <= N; i++)); do start_node "$i" --initial-cluster "$ic" "$@"; done
 }
 

@@ -1,7 +1,9 @@
 #!/bin/bash
-# A cluster grown by joins (one bootstrapped node, two joining it) replicates
-# to every member; the data directory is locked while in use and bound to
-# its node id and cluster.
+# A cluster grown by joins with tokens (one bootstrapped node, two joining
+# it) replicates to every member; tokens are single use, and forged,
+# expired and other-cluster tokens change nothing; a node without the
+# secret cannot join; the data directory is locked while in use and bound
+# to its node id and cluster.
 . "$(dirname "$0")/lib.sh"
 
 alloc_nodes 3
@@ -9,10 +11,56 @@ start_node 1 --bootstrap
 wait_client 1
 wait_leader 1 >/dev/null
 kv 1 put first 1 >/dev/null || fail "write on the single node"
-start_node 2 --join "${PEER[1]}"
+[ "$(stat -c %a "$WORK/n1/secret")" = 600 ] || fail "secret file is not mode 600"
+token2=$(kv 1 token 600) || fail "issue a join token"
+case $token2 in jaco1.*) ;; *) fail "not a token: $token2" ;; esac
+start_node 2 --join-token "$token2"
 wait_client 2
-start_node 3 --join "${PEER[2]}"   # via a follower: it points to the leader
+token3=$(kv 2 token 600) || fail "issue a token on a follower"
+start_node 3 --join-token "$token3"   # names node 1 and 2; a follower points to the leader
 wait_client 3
+cmp -s "$WORK/n1/secret" "$WORK/n3/secret" || fail "the joined node holds another secret"
+
+# A used token is refused for another node, and changes nothing.
+alloc_other() { PEER[$1]="127.0.0.1:$(free_port)"; CLIENT[$1]="127.0.0.1:$(free_port)"; }
+try_join() { # try_join ID TOKEN: a fresh node that must not get in
+    local i=$1
+    alloc_other "$i"
+    if timeout 30 "$KVSTORE" serve --id "$i" --address "${PEER[$i]}" --client "${CLIENT[$i]}" \
+        --data-dir "$WORK/n$i" --election-timeout "$ELECTION_MS" --join-token "$2" >"$WORK/out" 2>&1; then
+        fail "node $i joined with a bad token"
+    fi
+    [ ! -f "$WORK/n$i/secret" ] || fail "node $i got the secret with a bad token"
+}
+try_join 5 "$token2"
+grep -q 'join token already used' "$WORK/out" || fail "reuse not named: $(cat "$WORK/out")"
+# Forged: the same payload, another MAC (flip one character of the tail).
+last=${token3: -2:1}; if [ "$last" = A ]; then sub=B; else sub=A; fi
+try_join 6 "${token3:0:${#token3}-2}$sub${token3: -1}"
+grep -q 'not issued by this cluster' "$WORK/out" || fail "forgery not named: $(cat "$WORK/out")"
+# Expired.
+expired=$(kv 1 token 1); sleep 2
+try_join 7 "$expired"
+grep -q 'join token expired at' "$WORK/out" || fail "expiry not named: $(cat "$WORK/out")"
+# Garbage.
+try_join 8 "jaco1.not-a-token"
+grep -q 'join: ' "$WORK/out" || fail "garbage token not refused: $(cat "$WORK/out")"
+# A node that presents no token and no secret is refused before anything.
+alloc_other 4
+if timeout 30 "$KVSTORE" serve --id 4 --address "${PEER[4]}" --client "${CLIENT[4]}" \
+    --data-dir "$WORK/n4" --join "${PEER[1]}" >"$WORK/out" 2>&1; then
+    fail "a node without the secret joined"
+fi
+grep -q 'no cluster secret' "$WORK/out" || fail "no secret message: $(cat "$WORK/out")"
+# A node with the wrong secret: its handshake fails, counted and logged.
+(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/wrong")
+if timeout 30 "$KVSTORE" serve --id 4 --address "${PEER[4]}" --client "${CLIENT[4]}" \
+    --data-dir "$WORK/n4b" --secret-file "$WORK/wrong" --join "${PEER[1]}" >"$WORK/out" 2>&1; then
+    fail "a node with the wrong secret joined"
+fi
+grep -q 'could not prove that it holds' "$WORK/out" "$WORK/log1" ||
+    fail "wrong secret not named: $(cat "$WORK/out")"
+kv 1 status --json | grep -q '"auth_failures":[1-9]' || fail "refusals not counted in status"
 leader=$(wait_leader 1 2 3)
 voters=$(kv "$leader" status --json | grep -o '"role":"voter"' | wc -l)
 assert_eq "$voters" 3 "voters after two joins"
@@ -62,14 +110,13 @@ sed -i 's/^incarnation .*/incarnation 0/' "$WORK/n3/jacoraft.id"
 cp "$WORK/n3/jacoraft.id" "$WORK/id.before"
 
 # Joining another cluster with this directory is refused too.
-alloc_other() { PEER[9]="127.0.0.1:$(free_port)"; CLIENT[9]="127.0.0.1:$(free_port)"; }
-alloc_other
+alloc_other 9
 "$KVSTORE" serve --id 9 --address "${PEER[9]}" --client "${CLIENT[9]}" \
     --data-dir "$WORK/n9" --bootstrap >>"$WORK/log9" 2>&1 &
 PID[9]=$!
 wait_client 9
 if "$KVSTORE" serve --id 3 --address "${PEER[3]}" --client "${CLIENT[3]}" \
-    --data-dir "$WORK/n3" --join "${PEER[9]}" >"$WORK/out" 2>&1 &&
+    --data-dir "$WORK/n3" --join-token "$(kv 9 token 600)" >"$WORK/out" 2>&1 &&
     [ "$(sed -n 's/^cluster_id \(.*\)/\1/p' "$WORK/n3/jacoraft.id")" != "$cid" ]; then
     fail "a member's directory joined another cluster"
 fi

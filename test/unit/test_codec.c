@@ -1050,7 +1050,7 @@ START_TEST(entry_wrap_pads_to_multiple_of_8_and_unwraps_intact)
                       wrapped_len);
         ck_assert_msg(wrapped_len > len && wrapped_len <= len + 8,
                       "len %zu wrapped to %zu", len, wrapped_len);
-        ck_assert_int_eq(jr__entry_unwrap(w, wrapped_len, &data_len), 0);
+        ck_assert_int_eq(jr__entry_unwrap(w, wrapped_len, &data_len, NULL), 0);
         ck_assert_uint_eq(data_len, len);
         if (len > 0) {
             ck_assert_mem_eq(w, data, len);
@@ -1070,8 +1070,9 @@ START_TEST(entry_unwrap_rejects_length_not_multiple_of_8)
             continue;
         }
         buf[len - 1] = 1;
-        ck_assert_msg(jr__entry_unwrap(buf, len, &data_len) == JR_ECORRUPT,
-                      "length %zu accepted", len);
+        ck_assert_msg(
+            jr__entry_unwrap(buf, len, &data_len, NULL) == JR_ECORRUPT,
+            "length %zu accepted", len);
         buf[len - 1] = 0;
     }
 }
@@ -1081,7 +1082,7 @@ START_TEST(entry_unwrap_rejects_zero_length)
 {
     unsigned char buf[8] = {0, 0, 0, 0, 0, 0, 0, 8};
     size_t data_len;
-    ck_assert_int_eq(jr__entry_unwrap(buf, 0, &data_len), JR_ECORRUPT);
+    ck_assert_int_eq(jr__entry_unwrap(buf, 0, &data_len, NULL), JR_ECORRUPT);
 }
 END_TEST
 
@@ -1092,16 +1093,17 @@ START_TEST(entry_unwrap_rejects_bad_padding_byte)
     unsigned pad;
     memset(buf, 0, sizeof buf);
     buf[15] = 0;
-    ck_assert_int_eq(jr__entry_unwrap(buf, sizeof buf, &data_len), JR_ECORRUPT);
+    ck_assert_int_eq(jr__entry_unwrap(buf, sizeof buf, &data_len, NULL),
+                     JR_ECORRUPT);
     for (pad = 9; pad <= 255; pad++) {
         buf[15] = (unsigned char)pad;
         ck_assert_msg(
-            jr__entry_unwrap(buf, sizeof buf, &data_len) == JR_ECORRUPT,
+            jr__entry_unwrap(buf, sizeof buf, &data_len, NULL) == JR_ECORRUPT,
             "padding byte %u accepted", pad);
     }
     for (pad = 1; pad <= 8; pad++) {
         buf[15] = (unsigned char)pad;
-        ck_assert_int_eq(jr__entry_unwrap(buf, sizeof buf, &data_len), 0);
+        ck_assert_int_eq(jr__entry_unwrap(buf, sizeof buf, &data_len, NULL), 0);
         ck_assert_uint_eq(data_len, 16 - pad);
     }
 }
