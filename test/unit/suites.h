@@ -16,5 +16,6 @@ Suite *metastore_suite(void);
 Suite *logstore_suite(void);
 Suite *config_suite(void);
 Suite *state_suite(void);
+Suite *reconcile_suite(void);
 
 #endif
