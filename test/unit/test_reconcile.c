@@ -753,6 +753,31 @@ START_TEST(cluster_transfers_leadership_before_demoting_the_leader)
 }
 END_TEST
 
+/* Why TRANSFER exists: raft 0.15 lets a leader demoted in place lead until
+ * the change commits, then steps it down with no successor lined up, so
+ * the cluster has no leader until an election timeout has passed. */
+START_TEST(raft_leaves_no_leader_after_an_in_place_leader_demotion)
+{
+    struct raft_change change;
+    struct raft *r;
+    raft_time t0;
+    cluster_setup(3, 4);
+    r = raft_fixture_get(&fixture, 0);
+    in_flight = true;
+    ck_assert_int_eq(raft_assign(r, &change, 1, RAFT_STANDBY, remove_cb), 0);
+    ck_assert_int_eq(raft_state(r), RAFT_LEADER); /* still leads */
+    while (in_flight) {
+        raft_fixture_step(&fixture);
+    }
+    t0 = raft_fixture_time(&fixture);
+    ck_assert_int_ne(raft_state(r), RAFT_LEADER);
+    ck_assert(raft_fixture_step_until_has_leader(&fixture, 10000));
+    /* No hand-over: the next leader comes from an election timeout. */
+    ck_assert_uint_ge(raft_fixture_time(&fixture) - t0, r->election_timeout);
+    raft_fixture_close(&fixture);
+}
+END_TEST
+
 static void apply_cb(struct raft_apply *a, int status, void *result)
 {
     (void)result;
@@ -842,6 +867,7 @@ Suite *reconcile_suite(void)
     tcase_add_test(tc, cluster_demotes_an_extra_voter);
     tcase_add_test(tc, cluster_transfers_leadership_before_demoting_the_leader);
     tcase_add_test(tc, cluster_waits_for_a_lagging_standby);
+    tcase_add_test(tc, raft_leaves_no_leader_after_an_in_place_leader_demotion);
     suite_add_tcase(s, tc);
     return s;
 }
