@@ -3,6 +3,8 @@
  *   status      {consistent?}             this node's and the cluster's view
  *   node.label  {node, set{}, unset[]}     a replicated write, audited
  *   audit       {type?, since_ms?, consistent?}
+ *   node.issue_join_token {ttl_s}          a join token (local socket only)
+ *   node.join   {token}                    join this uninitialised node
  *
  * Reads come from this node's copy of the state, so they keep working
  * during an election and on a minority side; with "consistent": true they
@@ -121,7 +123,9 @@ static void op_status(const struct jd_ctx *ctx,
     msgpack_pack_array(&pk, st->n_peers);
     for (i = 0; i < st->n_peers; i++) {
         const struct jr_peer_status *p = &st->peers[i];
-        msgpack_pack_map(&pk, 8);
+        msgpack_pack_map(&pk, 10);
+        jd_mp_kv_str(&pk, "zone", st->details[i].zone);
+        jd_mp_kv_str(&pk, "why", st->details[i].role_reason);
         jd_mp_key(&pk, "id");
         msgpack_pack_uint64(&pk, p->id);
         jd_mp_kv_str(&pk, "name", p->name);
@@ -281,6 +285,91 @@ static void op_label(const struct jd_ctx *ctx,
     msgpack_pack_nil(&pk);
 }
 
+/* A token lets its holder into the cluster: only the local socket, whose
+ * permissions say who may administer this node, hands them out. */
+static bool local_only(const struct jd_client *client,
+                       msgpack_sbuffer *reply,
+                       const char *what)
+{
+    if (!client->local) {
+        jd_reply_error(reply, JD_CODE_UNAUTHENTICATED,
+                       "%s is only accepted on the local socket", what);
+        return false;
+    }
+    return true;
+}
+
+static void op_issue_token(const struct jd_ctx *ctx,
+                           const struct jd_client *client,
+                           const struct jd_request *req,
+                           msgpack_sbuffer *reply)
+{
+    const msgpack_object *ttl = jd_mp_get(req->args, "ttl_s");
+    char token[JR_JOIN_TOKEN_SIZE];
+    struct jr_error err;
+    msgpack_packer pk;
+    uint64_t ttl_s = 3600;
+    int rv;
+    if (!local_only(client, reply, "issuing a join token")) {
+        return;
+    }
+    if (ttl != NULL) {
+        if (ttl->type != MSGPACK_OBJECT_POSITIVE_INTEGER || ttl->via.u64 == 0 ||
+            ttl->via.u64 > 30 * 86400) {
+            jd_reply_error(reply, JD_CODE_INVALID,
+                           "ttl_s must be 1 s to 30 days");
+            return;
+        }
+        ttl_s = ttl->via.u64;
+    }
+    memset(&err, 0, sizeof err);
+    rv = jr_join_token_issue(ctx->node, (unsigned)ttl_s, token, sizeof token,
+                             &err);
+    if (rv != 0) {
+        reply_jr(reply, rv, err.message);
+        return;
+    }
+    jd_reply_ok(reply, &pk);
+    msgpack_pack_map(&pk, 2);
+    jd_mp_kv_str(&pk, "token", token);
+    jd_mp_key(&pk, "expires_ms");
+    msgpack_pack_int64(&pk, now_ms() + (int64_t)ttl_s * 1000);
+    memset(token, 0, sizeof token);
+}
+
+static void op_join(const struct jd_ctx *ctx,
+                    const struct jd_client *client,
+                    const struct jd_request *req,
+                    msgpack_sbuffer *reply)
+{
+    const msgpack_object *t = jd_mp_get(req->args, "token");
+    char token[JR_JOIN_TOKEN_SIZE];
+    struct jr_error err;
+    msgpack_packer pk;
+    int rv;
+    if (!local_only(client, reply, "joining a cluster")) {
+        return;
+    }
+    if (t == NULL || t->type != MSGPACK_OBJECT_STR || t->via.str.size == 0 ||
+        t->via.str.size >= sizeof token) {
+        jd_reply_error(reply, JD_CODE_INVALID,
+                       "token: a join token string is required");
+        return;
+    }
+    memcpy(token, t->via.str.ptr, t->via.str.size);
+    token[t->via.str.size] = '\0';
+    memset(&err, 0, sizeof err);
+    rv = jr_node_join_token(ctx->node, token, 60000, &err);
+    memset(token, 0, sizeof token);
+    if (rv != 0) {
+        reply_jr(reply, rv, err.message);
+        return;
+    }
+    jd_reply_ok(reply, &pk);
+    msgpack_pack_map(&pk, 1);
+    jd_mp_kv_str(&pk, "cluster_id", jr_node_cluster_id(ctx->node));
+}
+
 void jd_api_handle(const struct jd_ctx *ctx,
                    const struct jd_client *client,
                    const struct jd_request *req,
@@ -292,6 +381,10 @@ void jd_api_handle(const struct jd_ctx *ctx,
         op_audit(ctx, req, reply);
     } else if (strcmp(req->op, "node.label") == 0) {
         op_label(ctx, client, req, reply);
+    } else if (strcmp(req->op, "node.issue_join_token") == 0) {
+        op_issue_token(ctx, client, req, reply);
+    } else if (strcmp(req->op, "node.join") == 0) {
+        op_join(ctx, client, req, reply);
     } else {
         jd_reply_error(reply, JD_CODE_UNKNOWN_OP, "unknown operation \"%s\"",
                        req->op);

@@ -121,6 +121,14 @@ static const struct opt opts[] = {
      "audit events kept, 1 to 10^9"},
     {"audit-max-age", "DURATION", OPT_DURATION, FIELD(audit_max_age_s), 1,
      UINT_MAX, "age of the oldest audit event kept (30d, 12h, 90m, 45s)"},
+    {"secret-file", "PATH", OPT_PLUGIN, FIELD(secret_file), 0, 0,
+     "cluster secret (64 hex digits, mode 0600) for initial-cluster"},
+    {"zone", "NAME", OPT_PLUGIN, FIELD(zone), 0, 0,
+     "failure zone; voters are spread across zones"},
+    {"max-voters", "N", OPT_COUNT, FIELD(max_voters), 1, 9,
+     "most voters the reconciler keeps, odd, 1 to 9"},
+    {"promote-after", "MS", OPT_MS, FIELD(promote_after_ms), 0, 3600000,
+     "a standby is promoted after being reachable this long"},
 };
 
 #define N_OPTS (sizeof opts / sizeof opts[0])
@@ -749,6 +757,8 @@ void jd_config_defaults(struct jd_config *c)
     strcpy(c->log_level, "info");
     c->audit_max_events = 10000;
     c->audit_max_age_s = 30 * 86400;
+    c->max_voters = 5;
+    c->promote_after_ms = 10000;
 }
 
 int jd_config_parse(struct jd_config *c,
@@ -975,6 +985,18 @@ int jd_config_check(const struct jd_config *c, char *err, size_t errlen)
              "heartbeat-timeout (%u ms)",
              c->election_timeout_ms, c->heartbeat_timeout_ms);
         return -1;
+    }
+    if (c->max_voters % 2 == 0) {
+        errf(err, errlen, "max-voters must be odd, not %u", c->max_voters);
+        return -1;
+    }
+    for (i = 0; c->zone[i] != '\0'; i++) {
+        if (c->zone[i] <= ' ' || c->zone[i] > '~' || i >= 63) {
+            errf(err, errlen,
+                 "zone must be 1 to 63 printable characters "
+                 "without spaces");
+            return -1;
+        }
     }
     if (c->n_initial == 0) {
         return 0;

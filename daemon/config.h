@@ -38,6 +38,10 @@ struct jd_config {
     char isolation_plugin[4096];   /* path of a .so; "" default */
     unsigned audit_max_events;     /* default 10000 */
     unsigned audit_max_age_s;      /* default 30 days = 2592000 */
+    char secret_file[4096];    /* cluster secret for initial-cluster; "" none */
+    char zone[64];             /* failure zone label; "" none */
+    unsigned max_voters;       /* odd, 1 to 9; default 5 */
+    unsigned promote_after_ms; /* standby stable this long; default 10000 */
 };
 
 /* Fill c with the defaults listed above. The name is the host name up to its

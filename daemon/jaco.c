@@ -48,6 +48,11 @@ static void usage(FILE *out)
             "  node label NAME KEY=VALUE...   set labels on a node "
             "(replicated, audited)\n"
             "  node unlabel NAME KEY...       remove labels from a node\n"
+            "  node issue-join-token [--ttl DURATION]\n"
+            "                                 a single-use token for a new "
+            "host (default 1h)\n"
+            "  node join TOKEN                join this host's uninitialised "
+            "jacod to the cluster\n"
             "  raft list-peers                the Raft configuration as this "
             "node sees it\n"
             "  audit [--type T] [--since DURATION]\n"
@@ -256,8 +261,14 @@ static const char *hint_for(const char *code)
         return "`jaco node list` shows the names";
     }
     if (strcmp(code, "not_initialised") == 0) {
-        return "start the first host with `jacod --bootstrap`, or start all "
-               "hosts with the same --initial-cluster";
+        return "start the first host with `jacod --bootstrap`, or join this "
+               "one with `jaco node join TOKEN` (a token from `jaco node "
+               "issue-join-token` on a member)";
+    }
+    if (strcmp(code, "mismatch") == 0) {
+        return "a token works only for the cluster that issued it, once, "
+               "until it expires: issue a new one on a member with `jaco "
+               "node issue-join-token`";
     }
     if (strcmp(code, "unauthenticated") == 0) {
         return "run jaco on a cluster host, on jacod's local socket";
@@ -484,23 +495,40 @@ static int print_json_list(struct reply *r, const msgpack_object *list)
     return 0;
 }
 
+/* What the leader's voter-set policy says of node id ("standby: waiting
+ * for catch-up ..."), or its plain role. */
+static const char *role_why(const msgpack_object *peers,
+                            uint64_t id,
+                            const char *role)
+{
+    uint32_t i;
+    for (i = 0; peers != NULL && i < peers->via.array.size; i++) {
+        const msgpack_object *p = &peers->via.array.ptr[i];
+        if (u64_of(p, "id") == id && str_of(p, "why")[0] != '\0') {
+            return str_of(p, "why");
+        }
+    }
+    return role;
+}
+
 static int node_list(void)
 {
     struct reply r = status_call();
     const msgpack_object *nodes = nodes_of(r.result);
+    const msgpack_object *peers = peers_of(r.result);
     uint32_t i;
     if (json_output) {
         return print_json_list(&r, nodes);
     }
-    printf("%-16s %-22s %-12s %-8s %s\n", "NAME", "ADDRESS", "STATUS", "ROLE",
-           "LAST CONTACT");
+    printf("%-16s %-22s %-12s %-14s %s\n", "NAME", "ADDRESS", "STATUS",
+           "LAST CONTACT", "ROLE");
     for (i = 0; nodes != NULL && i < nodes->via.array.size; i++) {
         const msgpack_object *n = &nodes->via.array.ptr[i];
         char when[32];
         ago(when, sizeof when, i64_of(n, "last_seen_ms"));
-        printf("%-16s %-22s %-12s %-8s %s\n", str_of(n, "name"),
-               str_of(n, "address"), short_status(str_of(n, "status")),
-               str_of(n, "role"), when);
+        printf("%-16s %-22s %-12s %-14s %s\n", str_of(n, "name"),
+               str_of(n, "address"), short_status(str_of(n, "status")), when,
+               role_why(peers, u64_of(n, "id"), str_of(n, "role")));
     }
     reply_free(&r);
     return 0;
@@ -611,6 +639,98 @@ static int64_t parse_duration_ms(const char *s)
         }
     }
     return (int64_t)v * unit;
+}
+
+static void print_utc(FILE *out, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[32];
+    if (gmtime_r(&t, &tm) != NULL &&
+        strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0) {
+        fputs(buf, out);
+    }
+}
+
+static int issue_join_token(int argc, char **argv)
+{
+    msgpack_sbuffer args;
+    msgpack_packer pk;
+    struct reply r;
+    int64_t ttl_ms = 3600 * 1000;
+    int i;
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc) {
+            ttl_ms = parse_duration_ms(argv[++i]);
+        } else if (strncmp(argv[i], "--ttl=", 6) == 0) {
+            ttl_ms = parse_duration_ms(argv[i] + 6);
+        } else {
+            fprintf(stderr,
+                    "usage: jaco node issue-join-token [--ttl "
+                    "DURATION]\n");
+            return EXIT_USAGE;
+        }
+        if (ttl_ms < 1000 || ttl_ms > 30LL * 86400 * 1000) {
+            fprintf(stderr, "jaco: --ttl: want 1s to 30d (90s, 15m, 2h, 7d)\n");
+            return EXIT_USAGE;
+        }
+    }
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    jd_mp_key(&pk, "ttl_s");
+    msgpack_pack_uint64(&pk, (uint64_t)(ttl_ms / 1000));
+    call("node.issue_join_token", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply(&r);
+    }
+    if (json_output) {
+        print_json(stdout, r.result);
+        putchar('\n');
+    } else {
+        /* The token alone on stdout, so TOKEN=$(jaco node ...) works. */
+        printf("%s\n", str_of(r.result, "token"));
+        fprintf(stderr, "single use, valid until ");
+        print_utc(stderr, i64_of(r.result, "expires_ms"));
+        fprintf(stderr,
+                "; treat it like a password. On the new host, with "
+                "jacod running uninitialised: jaco node join TOKEN\n");
+    }
+    reply_free(&r);
+    return 0;
+}
+
+static int node_join(int argc, char **argv)
+{
+    msgpack_sbuffer args;
+    msgpack_packer pk;
+    struct reply r;
+    if (argc != 1 || argv[0][0] == '-') {
+        fprintf(stderr, "usage: jaco node join TOKEN\n");
+        return EXIT_USAGE;
+    }
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    jd_mp_kv_str(&pk, "token", argv[0]);
+    call("node.join", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply(&r);
+    }
+    if (json_output) {
+        print_json(stdout, r.result);
+        putchar('\n');
+    } else {
+        printf(
+            "joined cluster %s as a standby; the leader promotes it to "
+            "voter if the voter-set policy wants another (see `jaco node "
+            "list`)\n",
+            str_of(r.result, "cluster_id"));
+    }
+    reply_free(&r);
+    return 0;
 }
 
 static int audit_cmd(int argc, char **argv)
@@ -811,6 +931,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(noun, "node") == 0 && strcmp(verb, "unlabel") == 0) {
         return node_label(argc - 2, argv + 2, true);
+    }
+    if (strcmp(noun, "node") == 0 && strcmp(verb, "issue-join-token") == 0) {
+        return issue_join_token(argc - 2, argv + 2);
+    }
+    if (strcmp(noun, "node") == 0 && strcmp(verb, "join") == 0) {
+        return node_join(argc - 2, argv + 2);
     }
     if (strcmp(noun, "raft") == 0 && strcmp(verb, "list-peers") == 0 &&
         argc == 2) {

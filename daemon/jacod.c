@@ -367,10 +367,25 @@ static int open_node(char *err, size_t errlen)
     cfg.log_level = log_level;
     cfg.log_cb = lib_log;
     cfg.fsm = jd_state_fsm(state);
+    cfg.zone = config.zone;
+    cfg.max_voters = config.max_voters;
+    cfg.promote_after_ms = config.promote_after_ms;
     memset(&jerr, 0, sizeof jerr);
     if ((rv = jr_node_open(&cfg, &node, &jerr)) != 0) {
         snprintf(err, errlen, "%s", jerr.message);
         return rv;
+    }
+    if (config.secret_file[0] != '\0') {
+        unsigned char secret[JR_SECRET_SIZE];
+        rv = jr_secret_read_file(config.secret_file, secret, &jerr);
+        if (rv == 0) {
+            rv = jr_node_set_secret(node, secret, sizeof secret, &jerr);
+        }
+        memset(secret, 0, sizeof secret);
+        if (rv != 0) {
+            snprintf(err, errlen, "%s", jerr.message);
+            return rv;
+        }
     }
     if (config.bootstrap || config.n_initial > 0) {
         struct jr_member members[JD_MAX_PEERS];

@@ -192,6 +192,16 @@ struct jr_config {
     /* Failure zone (rack, room, availability zone); NULL or "" for none.
      * The voter-set reconciler spreads voters across zones. */
     const char *zone;
+    /* Voter-set policy, kept by the leader's reconciler: target voters
+     * 1 for 1-2 members, 3 for 3-4, 5 for 5 or more, capped at max_voters
+     * (odd; 0: 5). A standby is promoted once reachable for
+     * promote_after_ms (0: 10000) and within 1024 entries of the leader. */
+    unsigned max_voters;
+    unsigned promote_after_ms;
+    /* Dead-node cleanup: remove a member unreachable this long, unless that
+     * leaves the reachable voters short of a majority (0: off, the
+     * default; removal is then the operator's decision). */
+    unsigned dead_node_timeout_ms;
     /* new fields go here, at the end, only */
 };
 
@@ -445,6 +455,13 @@ struct jr_peer_status {
     uint64_t match_index;    /* known on the leader only; 0 elsewhere */
 };
 
+struct jr_peer_detail {
+    char zone[64];         /* "" when the node has none (or is unknown) */
+    char role_reason[128]; /* "voter", "standby: waiting for catch-up (312
+                              entries behind)", "standby: voter set is
+                              full (3 of target 3)", ... */
+};
+
 struct jr_status {
     uint64_t id;
     char name[64];
@@ -471,6 +488,9 @@ struct jr_status {
     /* Connections refused since start: wrong cluster or incarnation, a
      * peer that could not prove the cluster secret, bad join tokens. */
     uint64_t auth_failures;
+    /* n_peers entries, in the order of peers: what the voter-set policy
+     * says of each member (on the leader; elsewhere just the role). */
+    struct jr_peer_detail *details;
 };
 
 /* Snapshot of the node's state; free with jr_status_free(). Errors:

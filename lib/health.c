@@ -8,7 +8,7 @@
 
 #include "jr_internal.h"
 
-static struct jr__contact *contact_get(struct jr_node *n, uint64_t id)
+struct jr__contact *jr__contact_get(struct jr_node *n, uint64_t id)
 {
     unsigned i;
     struct jr__contact *c;
@@ -30,7 +30,7 @@ static struct jr__contact *contact_get(struct jr_node *n, uint64_t id)
 
 void jr__contact_seen(struct jr_node *n, uint64_t id)
 {
-    struct jr__contact *c = contact_get(n, id);
+    struct jr__contact *c = jr__contact_get(n, id);
     if (c != NULL) {
         c->last_recv = jr__now(n);
     }
@@ -41,7 +41,7 @@ void jr__contact_name(struct jr_node *n,
                       const char *name,
                       const char *zone)
 {
-    struct jr__contact *c = contact_get(n, id);
+    struct jr__contact *c = jr__contact_get(n, id);
     if (c != NULL) {
         (void)snprintf(c->name, sizeof c->name, "%s", name);
         (void)snprintf(c->zone, sizeof c->zone, "%s", zone);

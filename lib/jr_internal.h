@@ -156,9 +156,11 @@ int jr__post(struct jr_node *n, struct jr__op *op);
 /* Per-server bookkeeping of when we last heard from it. */
 struct jr__contact {
     uint64_t id;
-    uint64_t last_recv; /* loop time; 0 never */
-    char name[64];      /* as the peer announced itself */
-    char zone[64];      /* "" when it has none */
+    uint64_t last_recv;         /* loop time; 0 never */
+    char name[64];              /* as the peer announced itself */
+    char zone[64];              /* "" when it has none */
+    bool rc_seen, rc_reachable; /* reconcile.c: reachability and since when */
+    uint64_t rc_since;
 };
 
 struct jr__rpc; /* rpc.c */
@@ -237,6 +239,11 @@ struct jr_node {
     unsigned auth_suppressed;
     uint64_t stray_logged_at;      /* a removed node's votes, last logged */
     struct jr__libstate *libstate; /* libstate.c; loop thread */
+
+    /* The voter-set reconciler (reconcile.c); loop thread. */
+    struct jr__rc_req *rc_reqp;
+    bool rc_inflight;
+    uint64_t rc_next_ms;
 
     /* Stop sequence. */
     struct raft_transfer transfer;
@@ -321,6 +328,13 @@ void *jr__libstate_token_cmd(const unsigned char nonce[16],
                              uint64_t now_ms,
                              size_t *len);
 
+/* reconcile.c: the leader keeps the voter set at its target. */
+void jr__reconciler_tick(struct jr_node *n);
+struct jr_peer_detail;
+void jr__reconciler_why(struct jr_node *n,
+                        struct jr_status *st,
+                        struct jr_peer_detail *details);
+
 /* loopwatch.c */
 int jr__loopwatch_init(struct jr_node *n);
 void jr__loopwatch_start(struct jr_node *n);
@@ -328,6 +342,7 @@ void jr__loopwatch_start(struct jr_node *n);
 /* health.c: what a write would fail with now (0 when a leader is known). */
 int jr__health(struct jr_node *n, char *errmsg);
 void jr__contact_seen(struct jr_node *n, uint64_t id);
+struct jr__contact *jr__contact_get(struct jr_node *n, uint64_t id);
 int64_t jr__contact_age(struct jr_node *n, uint64_t id);
 void jr__contact_name(struct jr_node *n,
                       uint64_t id,

@@ -99,7 +99,9 @@ static void join_finish(struct join_req *j, int status, const char *errmsg)
 {
     struct jr_node *n = j->node;
     if (status == 0) {
-        jr__infof(n, "node %llu at %s joined as a voter",
+        jr__infof(n,
+                  "node %llu at %s joined as a standby; the reconciler "
+                  "promotes it if the voter-set policy wants another voter",
                   (unsigned long long)j->id, j->address);
     } else {
         jr__warnf(n, "join of node %llu at %s failed: %s",
@@ -125,9 +127,11 @@ static void join_promote(struct join_req *j)
     struct jr_node *n = j->node;
     int rv;
     j->change.data = j;
-    /* raft_assign replicates to the new node and promotes it only once it
-     * has caught up, so the cluster never waits on a cold voter. */
-    rv = raft_assign(&n->raft, &j->change, j->id, RAFT_VOTER, join_assigned_cb);
+    /* A standby replicates the log without voting: the reconciler
+     * (reconcile.c) promotes it once it is caught up and stable, so the
+     * cluster never waits on a cold voter and never holds an even count. */
+    rv = raft_assign(&n->raft, &j->change, j->id, RAFT_STANDBY,
+                     join_assigned_cb);
     if (rv != 0) {
         join_finish(j, jr__err_from_raft(rv), raft_errmsg(&n->raft));
     }
@@ -189,7 +193,7 @@ void jr__handle_join(struct jr_node *n,
             return;
         }
         if (s->id == j->id) {
-            if (s->role == RAFT_VOTER) {
+            if (s->role != RAFT_SPARE) {
                 join_finish(j, 0, "");
             } else {
                 join_promote(j);
@@ -451,6 +455,12 @@ int jr_join_token_issue(struct jr_node *n,
         }
     }
     jr_status_free(st);
+    if (t.n_addresses == 0) {
+        sodium_memzero(secret, sizeof secret);
+        return jr__error_set(err, JR_ESTATE,
+                             "issue join token: this node has not received "
+                             "the cluster's configuration yet; retry soon");
+    }
     t.expires_ms = wall_ms() + (uint64_t)ttl_s * 1000;
     randombytes_buf(t.nonce, sizeof t.nonce);
     rv = jr__token_encode(&t, secret, out, out_size, msg);

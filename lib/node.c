@@ -325,6 +325,7 @@ static void tick_cb(uv_timer_t *t)
     const char *address;
     jr__sweep(n);
     jr__rpc_tick(n);
+    jr__reconciler_tick(n);
     raft_leader(&n->raft, &leader, &address);
     if (leader != n->leader_seen) {
         if (leader != 0) {
@@ -457,6 +458,7 @@ static void node_free(struct jr_node *n)
 {
     sodium_memzero(n->secret, sizeof n->secret);
     jr__libstate_free(n);
+    free(n->rc_reqp);
     free(n->name);
     free(n->zone);
     free(n->address);

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jr_internal.h"
@@ -712,4 +713,126 @@ int jr__reconcile_apply(struct raft *r,
         default: return JR_EINVAL;
     }
     return jr__err_from_raft(rv);
+}
+
+/* ---- the node's driver (loop thread) ---- */
+
+#define RECONCILE_EVERY_MS 500
+
+/* Reachability of a member from the contact table, with the time it last
+ * changed (tracked here: the planner wants "reachable for how long"). */
+static void node_contact(void *arg, struct jr__rc_member *m)
+{
+    struct jr_node *n = arg;
+    struct jr__contact *c = jr__contact_get(n, m->id);
+    int64_t age = jr__contact_age(n, m->id);
+    bool reachable = age >= 0 && age <= (int64_t)n->cfg.election_timeout_ms;
+    uint64_t now = jr__now(n);
+    (void)snprintf(m->zone, sizeof m->zone, "%s",
+                   jr__contact_zone_of(n, m->id));
+    m->reachable = reachable;
+    if (c == NULL) {
+        m->since_ms = now;
+        return;
+    }
+    if (!c->rc_seen || c->rc_reachable != reachable) {
+        c->rc_seen = true;
+        c->rc_reachable = reachable;
+        c->rc_since = now;
+    }
+    m->since_ms = c->rc_since;
+}
+
+static void node_policy(struct jr_node *n, struct jr__rc_policy *p)
+{
+    jr__rc_policy_init(p);
+    if (n->cfg.max_voters != 0) {
+        p->max_voters = n->cfg.max_voters;
+    }
+    if (n->cfg.promote_after_ms != 0) {
+        p->stable_ms = n->cfg.promote_after_ms;
+    }
+    p->dead_after_ms = n->cfg.dead_node_timeout_ms;
+}
+
+static void reconciled_cb(struct jr__rc_req *req, int status)
+{
+    struct jr_node *n = req->data;
+    n->rc_inflight = false;
+    if (status != 0) {
+        jr__warnf(n, "reconciler: %s of node %llu failed: %s",
+                  req->action.kind == JR__RC_PROMOTE    ? "promotion"
+                  : req->action.kind == JR__RC_DEMOTE   ? "demotion"
+                  : req->action.kind == JR__RC_TRANSFER ? "leadership transfer"
+                                                        : "removal",
+                  (unsigned long long)req->action.id, jr_strerror(status));
+    }
+}
+
+void jr__reconciler_tick(struct jr_node *n)
+{
+    struct jr__rc_member members[64];
+    struct jr__rc_policy policy;
+    struct jr__rc_action a;
+    uint64_t last_index, now = jr__now(n);
+    unsigned count;
+    int rv;
+
+    if (n->rc_inflight || now < n->rc_next_ms || n->stopping ||
+        n->transferring || jr__reconcile_busy(&n->raft)) {
+        return;
+    }
+    n->rc_next_ms = now + RECONCILE_EVERY_MS;
+    if (jr__reconcile_members_from_raft(&n->raft, members, 64, &count,
+                                        &last_index, node_contact, n) != 0) {
+        return;
+    }
+    node_policy(n, &policy);
+    jr__reconcile_plan(members, count, n->raft.id, last_index, now, &policy,
+                       &a);
+    if (a.kind == JR__RC_NONE) {
+        return;
+    }
+    if (n->rc_reqp == NULL &&
+        (n->rc_reqp = calloc(1, sizeof *n->rc_reqp)) == NULL) {
+        return;
+    }
+    jr__infof(n, "reconciler: %s", a.reason);
+    n->rc_reqp->data = n;
+    rv = jr__reconcile_apply(&n->raft, &a, n->rc_reqp, reconciled_cb);
+    if (rv == 0) {
+        n->rc_inflight = true;
+    } else if (rv != JR_EBUSY) {
+        jr__warnf(n, "reconciler: cannot start: %s", jr_strerror(rv));
+    }
+}
+
+void jr__reconciler_why(struct jr_node *n,
+                        struct jr_status *st,
+                        struct jr_peer_detail *details)
+{
+    struct jr__rc_member members[64];
+    struct jr__rc_policy policy;
+    uint64_t last_index;
+    unsigned count, i, j;
+    for (i = 0; i < st->n_peers; i++) {
+        (void)snprintf(details[i].zone, sizeof details[i].zone, "%s",
+                       jr__contact_zone_of(n, st->peers[i].id));
+        (void)snprintf(details[i].role_reason, sizeof details[i].role_reason,
+                       "%s", jr_role_name(st->peers[i].role));
+    }
+    if (jr__reconcile_members_from_raft(&n->raft, members, 64, &count,
+                                        &last_index, node_contact, n) != 0) {
+        return; /* only the leader knows why */
+    }
+    node_policy(n, &policy);
+    for (j = 0; j < count; j++) {
+        for (i = 0; i < st->n_peers; i++) {
+            if (st->peers[i].id == members[j].id) {
+                jr__reconcile_why(
+                    members, count, n->raft.id, last_index, jr__now(n), &policy,
+                    j, details[i].role_reason, sizeof details[i].role_reason);
+            }
+        }
+    }
 }

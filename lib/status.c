@@ -84,14 +84,17 @@ static void status_run(struct jr_node *n, struct jr__op *op)
     struct status_op *s = (struct status_op *)op;
     struct jr_status *st;
     unsigned count = n->raft.configuration.n;
-    st = calloc(1, sizeof *st + count * sizeof *st->peers);
+    st = calloc(1,
+                sizeof *st + count * (sizeof *st->peers + sizeof *st->details));
     if (st == NULL) {
         jr__waiter_finish(&s->w, JR_ENOMEM, "status: out of memory");
         return;
     }
     st->n_peers = count;
     st->peers = (struct jr_peer_status *)(st + 1);
+    st->details = (struct jr_peer_detail *)(st->peers + count);
     fill(n, st);
+    jr__reconciler_why(n, st, st->details);
     s->st = st;
     jr__waiter_finish(&s->w, 0, NULL);
 }

@@ -494,10 +494,11 @@ static void status_json(struct pending *p)
         APPEND("%s{\"id\":%" PRIu64
                ",\"name\":\"%s\",\"address\":\"%s\","
                "\"role\":\"%s\",\"reachable\":%s,\"last_contact_ms\":%" PRId64
-               ",\"match_index\":%" PRIu64 "}",
+               ",\"match_index\":%" PRIu64 ",\"zone\":\"%s\",\"why\":\"%s\"}",
                i > 0 ? "," : "", q->id, q->name, q->address,
                jr_role_name(q->role), q->reachable ? "true" : "false",
-               q->last_contact_ms, q->match_index);
+               q->last_contact_ms, q->match_index, st->details[i].zone,
+               st->details[i].role_reason);
     }
     APPEND("]}");
 #undef APPEND
@@ -725,6 +726,7 @@ static void usage(FILE *f)
             "ID=HOST:PORT,... | --join HOST:PORT |\n"
             "                      --join-token TOKEN] [--secret-file FILE] "
             "[--zone ZONE]\n"
+            "                     [--promote-after MS] [--max-voters N]\n"
             "                     [--name NAME] [--election-timeout MS] "
             "[--heartbeat-timeout MS]\n"
             "                     [--snapshot-threshold N] "
@@ -785,6 +787,8 @@ static int serve(int argc, char **argv)
         {"join-token", required_argument, NULL, 'T'},
         {"secret-file", required_argument, NULL, 'S'},
         {"zone", required_argument, NULL, 'z'},
+        {"promote-after", required_argument, NULL, 'P'},
+        {"max-voters", required_argument, NULL, 'M'},
         {"name", required_argument, NULL, 'n'},
         {"election-timeout", required_argument, NULL, 'e'},
         {"heartbeat-timeout", required_argument, NULL, 'h'},
@@ -824,6 +828,12 @@ static int serve(int argc, char **argv)
             case 'T': token = optarg; break;
             case 'S': secret_file = optarg; break;
             case 'z': cfg.zone = optarg; break;
+            case 'P':
+                cfg.promote_after_ms = parse_uint("--promote-after", optarg);
+                break;
+            case 'M':
+                cfg.max_voters = parse_uint("--max-voters", optarg);
+                break;
             case 'n': cfg.name = optarg; break;
             case 'e':
                 cfg.election_timeout_ms =

@@ -7,17 +7,18 @@
 . "$(dirname "$0")/lib.sh"
 
 alloc_nodes 3
-start_node 1 --bootstrap
+start_node 1 --bootstrap --promote-after 500
 wait_client 1
 wait_leader 1 >/dev/null
 kv 1 put first 1 >/dev/null || fail "write on the single node"
 [ "$(stat -c %a "$WORK/n1/secret")" = 600 ] || fail "secret file is not mode 600"
 token2=$(kv 1 token 600) || fail "issue a join token"
 case $token2 in jaco1.*) ;; *) fail "not a token: $token2" ;; esac
-start_node 2 --join-token "$token2"
+start_node 2 --join-token "$token2" --promote-after 500
 wait_client 2
+wait_applied 2 "$(status_field 1 commit_index)"
 token3=$(kv 2 token 600) || fail "issue a token on a follower"
-start_node 3 --join-token "$token3"   # names node 1 and 2; a follower points to the leader
+start_node 3 --join-token "$token3" --promote-after 500  # names node 1 and 2; a follower points to the leader
 wait_client 3
 cmp -s "$WORK/n1/secret" "$WORK/n3/secret" || fail "the joined node holds another secret"
 
@@ -62,8 +63,15 @@ grep -q 'could not prove that it holds' "$WORK/out" "$WORK/log1" ||
     fail "wrong secret not named: $(cat "$WORK/out")"
 kv 1 status --json | grep -q '"auth_failures":[1-9]' || fail "refusals not counted in status"
 leader=$(wait_leader 1 2 3)
-voters=$(kv "$leader" status --json | grep -o '"role":"voter"' | wc -l)
+# Joined as standbys; the leader's reconciler promotes both (3 members: 3
+# voters), never stopping at 2.
+for ((t = 0; t < 100; t++)); do
+    voters=$(kv "$leader" status --json | grep -o '"role":"voter"' | wc -l)
+    [ "$voters" = 3 ] && break
+    sleep 0.2
+done
 assert_eq "$voters" 3 "voters after two joins"
+grep -q 'reconciler: promote' "$WORK/log$leader" || fail "no reconciler decision logged: $(grep reconciler "$WORK/log$leader")"
 cid=$(status_field 1 cluster_id)
 for i in 2 3; do assert_eq "$(status_field $i cluster_id)" "$cid" "cluster id of node $i"; done
 kv 3 put second 2 >/dev/null || fail "write through a joined node"

@@ -144,6 +144,7 @@ static void three_node_config(struct jd_config *c)
     strcpy(c->initial_cluster[1].address, "10.0.0.2:7400");
     strcpy(c->initial_cluster[2].name, "c");
     strcpy(c->initial_cluster[2].address, "10.0.0.3:7400");
+    strcpy(c->secret_file, "/etc/jaco/secret");
 }
 
 /* ---- defaults ---- */
@@ -841,6 +842,22 @@ START_TEST(check_rejects_bad_and_duplicate_names)
 }
 END_TEST
 
+START_TEST(check_wants_odd_max_voters_and_a_printable_zone)
+{
+    struct jd_config c;
+    three_node_config(&c);
+    c.max_voters = 4;
+    ck_assert_int_eq(jd_config_check(&c, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "max-voters must be odd"));
+    three_node_config(&c);
+    strcpy(c.zone, "eu west");
+    ck_assert_int_eq(jd_config_check(&c, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "zone"));
+    strcpy(c.zone, "eu-west-1a");
+    ck_assert_int_eq(jd_config_check(&c, err, sizeof err), 0);
+}
+END_TEST
+
 START_TEST(check_rejects_bootstrap_with_initial_cluster)
 {
     struct jd_config c;
@@ -931,6 +948,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, check_wants_election_at_least_twice_heartbeat);
     tcase_add_test(tc, check_rejects_bad_and_duplicate_names);
     tcase_add_test(tc, check_rejects_bootstrap_with_initial_cluster);
+    tcase_add_test(tc, check_wants_odd_max_voters_and_a_printable_zone);
     tcase_add_test(tc, check_truncates_messages_to_errlen);
     suite_add_tcase(s, tc);
 
