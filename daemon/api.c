@@ -94,8 +94,10 @@ static void op_status(const struct jd_ctx *ctx,
         }
     }
     jd_reply_ok(reply, &pk);
-    msgpack_pack_map(&pk, 15);
+    msgpack_pack_map(&pk, 16);
     jd_mp_kv_str(&pk, "name", ctx->name);
+    jd_mp_key(&pk, "auth_failures");
+    msgpack_pack_uint64(&pk, st->auth_failures);
     jd_mp_key(&pk, "id");
     msgpack_pack_uint64(&pk, st->id);
     jd_mp_kv_str(&pk, "address", st->address);

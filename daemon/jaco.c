@@ -33,6 +33,7 @@ static const char *socket_path = DEFAULT_SOCKET;
 static const char *server_address;
 static bool json_output;
 static bool consistent;
+static const char *verb_ttl; /* --ttl of node issue-join-token */
 
 static void usage(FILE *out)
 {
@@ -458,6 +459,12 @@ static int cluster_status(void)
     printf("Commit:   %" PRIu64 "\n", u64_of(res, "commit_index"));
     printf("Health:   %s (as seen from %s)\n", str_of(res, "health"),
            str_of(res, "name"));
+    if (u64_of(res, "auth_failures") > 0) {
+        printf("Refused:  %" PRIu64
+               " peer connections since start (wrong cluster, secret or "
+               "token; see jacod's log)\n",
+               u64_of(res, "auth_failures"));
+    }
     count = nodes != NULL ? nodes->via.array.size : 0;
     for (i = 0; peers != NULL && i < peers->via.array.size; i++) {
         count += !in_nodes(nodes, u64_of(&peers->via.array.ptr[i], "id"));
@@ -658,20 +665,17 @@ static int issue_join_token(int argc, char **argv)
     msgpack_packer pk;
     struct reply r;
     int64_t ttl_ms = 3600 * 1000;
-    int i;
-    for (i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc) {
-            ttl_ms = parse_duration_ms(argv[++i]);
-        } else if (strncmp(argv[i], "--ttl=", 6) == 0) {
-            ttl_ms = parse_duration_ms(argv[i] + 6);
-        } else {
-            fprintf(stderr,
-                    "usage: jaco node issue-join-token [--ttl "
-                    "DURATION]\n");
-            return EXIT_USAGE;
-        }
+    (void)argv;
+    if (argc != 0) {
+        fprintf(stderr, "usage: jaco node issue-join-token [--ttl DURATION]\n");
+        return EXIT_USAGE;
+    }
+    if (verb_ttl != NULL) {
+        ttl_ms = parse_duration_ms(verb_ttl);
         if (ttl_ms < 1000 || ttl_ms > 30LL * 86400 * 1000) {
-            fprintf(stderr, "jaco: --ttl: want 1s to 30d (90s, 15m, 2h, 7d)\n");
+            fprintf(stderr,
+                    "jaco: --ttl %s: want 1s to 30d (90s, 15m, 2h, 7d)\n",
+                    verb_ttl);
             return EXIT_USAGE;
         }
     }
@@ -860,6 +864,8 @@ static int parse_globals(int argc, char **argv, bool stop_at_verb)
         {"output", required_argument, NULL, 'o'},
         {"consistent", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        /* verbs' own options, checked by the verb */
+        {"ttl", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -879,6 +885,13 @@ static int parse_globals(int argc, char **argv, bool stop_at_verb)
                 }
                 break;
             case 'c': consistent = true; break;
+            case 'T':
+                if (stop_at_verb) {
+                    usage(stderr);
+                    return EXIT_USAGE;
+                }
+                verb_ttl = optarg;
+                break;
             case 'h': usage(stdout); return 0;
             default: usage(stderr); return EXIT_USAGE;
         }
@@ -919,6 +932,11 @@ int main(int argc, char **argv)
     argc -= optind - 1;
     argv += optind - 1;
     verb = argc > 1 ? argv[1] : "";
+    if (verb_ttl != NULL &&
+        (strcmp(noun, "node") != 0 || strcmp(verb, "issue-join-token") != 0)) {
+        fprintf(stderr, "jaco: --ttl is an option of node issue-join-token\n");
+        return EXIT_USAGE;
+    }
     if (strcmp(noun, "cluster") == 0 && strcmp(verb, "status") == 0 &&
         argc == 2) {
         return cluster_status();
