@@ -6,14 +6,20 @@
  *   node.issue_join_token {ttl_s}          a join token (local socket only)
  *   node.join   {token}                    join this uninitialised node
  *
+ *   auth.challenge {cn}  -> {sn, proof}   the TCP API's challenge-response
+ *   auth.response  {proof}                 (lib: jr_client_proof)
+ *
  * Reads come from this node's copy of the state, so they keep working
  * during an election and on a minority side; with "consistent": true they
- * wait for a read barrier first (linearizable, needs a quorum). Writes are
- * refused on TCP connections until the client API is authenticated:
- * nothing unauthenticated changes state. */
+ * wait for a read barrier first (linearizable, needs a quorum). The local
+ * socket is trusted by its permissions; a TCP connection is read-only
+ * (status, audit, watch) until the client has proved it holds the cluster
+ * secret, and the server has proved it too: nothing unauthenticated
+ * changes state or obtains a join token. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "mp.h"
@@ -200,10 +206,11 @@ static void op_label(const struct jd_ctx *ctx,
     msgpack_packer pk;
     int rv;
 
-    if (!client->local) {
+    if (!client->local && !client->authenticated) {
         jd_reply_error(reply, JD_CODE_UNAUTHENTICATED,
-                       "writes are only accepted on the local socket until "
-                       "the remote client API is authenticated");
+                       "writes need the local socket, or the cluster secret "
+                       "over TCP (jaco --server HOST:PORT --secret-file "
+                       "FILE)");
         return;
     }
     if (jr_node_cluster_id(ctx->node)[0] == '\0') {
@@ -293,12 +300,87 @@ static bool local_only(const struct jd_client *client,
                        msgpack_sbuffer *reply,
                        const char *what)
 {
-    if (!client->local) {
+    if (!client->local && !client->authenticated) {
         jd_reply_error(reply, JD_CODE_UNAUTHENTICATED,
-                       "%s is only accepted on the local socket", what);
+                       "%s needs the local socket or an authenticated "
+                       "connection",
+                       what);
         return false;
     }
     return true;
+}
+
+static bool bin32(const msgpack_object *o, unsigned char out[32])
+{
+    if (o == NULL || o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != 32) {
+        return false;
+    }
+    memcpy(out, o->via.bin.ptr, 32);
+    return true;
+}
+
+static void op_auth_challenge(const struct jd_ctx *ctx,
+                              struct jd_client *client,
+                              const struct jd_request *req,
+                              msgpack_sbuffer *reply)
+{
+    unsigned char proof[JR_CLIENT_PROOF_SIZE];
+    msgpack_packer pk;
+    if (!bin32(jd_mp_get(req->args, "cn"), client->cn)) {
+        jd_reply_error(reply, JD_CODE_INVALID, "cn: 32 random bytes");
+        return;
+    }
+    if (getrandom(client->sn, sizeof client->sn, 0) !=
+            (ssize_t)sizeof client->sn ||
+        jr_node_client_proof(ctx->node, JR_CLIENT_PROOF_SERVER, client->cn,
+                             client->sn, proof) != 0) {
+        jd_reply_error(reply, JD_CODE_NOT_INITIALISED,
+                       "this node holds no cluster secret yet");
+        return;
+    }
+    client->challenged = true;
+    client->authenticated = false;
+    jd_reply_ok(reply, &pk);
+    msgpack_pack_map(&pk, 2);
+    jd_mp_key(&pk, "sn");
+    msgpack_pack_bin(&pk, 32);
+    msgpack_pack_bin_body(&pk, client->sn, 32);
+    jd_mp_key(&pk, "proof");
+    msgpack_pack_bin(&pk, sizeof proof);
+    msgpack_pack_bin_body(&pk, proof, sizeof proof);
+}
+
+static void op_auth_response(const struct jd_ctx *ctx,
+                             struct jd_client *client,
+                             const struct jd_request *req,
+                             msgpack_sbuffer *reply)
+{
+    unsigned char want[JR_CLIENT_PROOF_SIZE], got[JR_CLIENT_PROOF_SIZE];
+    msgpack_packer pk;
+    volatile unsigned char diff = 0;
+    size_t i;
+    if (!client->challenged || !bin32(jd_mp_get(req->args, "proof"), got) ||
+        jr_node_client_proof(ctx->node, JR_CLIENT_PROOF_CLIENT, client->cn,
+                             client->sn, want) != 0) {
+        jd_reply_error(reply, JD_CODE_UNAUTHENTICATED,
+                       "auth.response without a challenge");
+        return;
+    }
+    client->challenged = false; /* one answer per challenge */
+    for (i = 0; i < sizeof want; i++) {
+        diff |= (unsigned char)(want[i] ^ got[i]);
+    }
+    if (diff != 0) {
+        fprintf(stderr,
+                "jacod[%s] warning: client %s could not prove that it holds "
+                "the cluster secret\n",
+                ctx->name, client->who);
+        jd_reply_error(reply, JD_CODE_UNAUTHENTICATED, "wrong cluster secret");
+        return;
+    }
+    client->authenticated = true;
+    jd_reply_ok(reply, &pk);
+    msgpack_pack_nil(&pk);
 }
 
 static void op_issue_token(const struct jd_ctx *ctx,
@@ -373,10 +455,18 @@ static void op_join(const struct jd_ctx *ctx,
 }
 
 void jd_api_handle(const struct jd_ctx *ctx,
-                   const struct jd_client *client,
+                   struct jd_client *client,
                    const struct jd_request *req,
                    msgpack_sbuffer *reply)
 {
+    if (strcmp(req->op, "auth.challenge") == 0) {
+        op_auth_challenge(ctx, client, req, reply);
+        return;
+    }
+    if (strcmp(req->op, "auth.response") == 0) {
+        op_auth_response(ctx, client, req, reply);
+        return;
+    }
     if (strcmp(req->op, "status") == 0) {
         op_status(ctx, req, reply);
     } else if (strcmp(req->op, "audit") == 0) {

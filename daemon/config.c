@@ -129,6 +129,9 @@ static const struct opt opts[] = {
      "most voters the reconciler keeps, odd, 1 to 9"},
     {"promote-after", "MS", OPT_MS, FIELD(promote_after_ms), 0, 3600000,
      "a standby is promoted after being reachable this long"},
+    {"dead-node-timeout", "DURATION", OPT_DURATION, FIELD(dead_node_timeout_s),
+     0, 30 * 86400,
+     "remove a node unreachable this long (0: never, the default)"},
 };
 
 #define N_OPTS (sizeof opts / sizeof opts[0])
@@ -952,7 +955,7 @@ void jd_config_usage(FILE *out, const char *prog)
             case OPT_COUNT: fprintf(out, "%u", *(const unsigned *)field); break;
             case OPT_DURATION: {
                 unsigned s = *(const unsigned *)field;
-                if (s % 86400 == 0) {
+                if (s != 0 && s % 86400 == 0) {
                     fprintf(out, "%ud", s / 86400);
                 } else {
                     fprintf(out, "%u", s);

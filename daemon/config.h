@@ -42,6 +42,8 @@ struct jd_config {
     char zone[64];             /* failure zone label; "" none */
     unsigned max_voters;       /* odd, 1 to 9; default 5 */
     unsigned promote_after_ms; /* standby stable this long; default 10000 */
+    unsigned dead_node_timeout_s; /* remove a node unreachable this long;
+                                     0 (default): never */
 };
 
 /* Fill c with the defaults listed above. The name is the host name up to its

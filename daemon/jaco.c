@@ -16,10 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jacoraft.h>
 
 #include "mp.h"
 #include "proto.h"
@@ -33,13 +36,15 @@ static const char *socket_path = DEFAULT_SOCKET;
 static const char *server_address;
 static bool json_output;
 static bool consistent;
-static const char *verb_ttl; /* --ttl of node issue-join-token */
+static const char *verb_ttl;    /* --ttl of node issue-join-token */
+static const char *secret_file; /* authenticates --server connections */
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: jaco [--socket PATH | --server HOST:PORT] [-o table|json]\n"
-            "            [--consistent] VERB ...\n"
+            "usage: jaco [--socket PATH | --server HOST:PORT --secret-file "
+            "FILE]\n"
+            "            [-o table|json] [--consistent] VERB ...\n"
             "\n"
             "verbs:\n"
             "  cluster status                 cluster id, leader, term, commit "
@@ -62,8 +67,10 @@ static void usage(FILE *out)
             "\n"
             "options:\n"
             "  --socket PATH      jacod's unix socket (default %s)\n"
-            "  --server HOST:PORT jacod's TCP client address (read-only until "
-            "authenticated)\n"
+            "  --server HOST:PORT jacod's TCP client address\n"
+            "  --secret-file FILE the cluster secret (hex, or a data "
+            "directory's secret):\n"
+            "                     proves who we are over --server\n"
             "  -o, --output FMT   table (default) or json\n"
             "  --consistent       linearizable read (needs a quorum); reads "
             "are local otherwise\n"
@@ -139,14 +146,16 @@ struct reply {
     char *buf;
 };
 
-/* Send {"op": op, "args": <args packed by the caller into args_sb>} and
- * read the reply. Exits on transport errors. */
-static void call(const char *op, msgpack_sbuffer *args, struct reply *r)
+/* Send {"op": op, "args": <args packed by the caller into args_sb>} on fd
+ * and read the reply. Exits on transport errors. */
+static void call_on(int fd,
+                    const char *op,
+                    msgpack_sbuffer *args,
+                    struct reply *r)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
     size_t len, off = 0;
-    int fd = dial();
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
@@ -163,7 +172,6 @@ static void call(const char *op, msgpack_sbuffer *args, struct reply *r)
                 strerror(errno));
         exit(EXIT_UNREACHABLE);
     }
-    close(fd);
     msgpack_sbuffer_destroy(&sb);
     msgpack_unpacked_init(&r->unpacked);
     if (msgpack_unpack_next(&r->unpacked, r->buf, len, &off) !=
@@ -178,6 +186,89 @@ static void call(const char *op, msgpack_sbuffer *args, struct reply *r)
         r->message[0] = '\0';
     }
     r->result = jd_mp_get(&r->unpacked.data, "result");
+}
+
+static void reply_free(struct reply *r);
+static void fail_reply(struct reply *r);
+
+/* The TCP API's challenge-response (jr_client_proof): jacod proves the
+ * cluster secret first, then we do. */
+static void authenticate(int fd)
+{
+    unsigned char secret[JR_SECRET_SIZE], cn[32], want[32], proof[32];
+    const msgpack_object *sn, *sp;
+    struct jr_error err;
+    msgpack_sbuffer args;
+    msgpack_packer pk;
+    struct reply r;
+    memset(&err, 0, sizeof err);
+    if (jr_secret_read_file(secret_file, secret, &err) != 0) {
+        fprintf(stderr, "jaco: --secret-file: %s\n", err.message);
+        exit(EXIT_USAGE);
+    }
+    if (getrandom(cn, sizeof cn, 0) != (ssize_t)sizeof cn) {
+        fprintf(stderr, "jaco: no random bytes: %s\n", strerror(errno));
+        exit(EXIT_FAILED);
+    }
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    jd_mp_key(&pk, "cn");
+    msgpack_pack_bin(&pk, sizeof cn);
+    msgpack_pack_bin_body(&pk, cn, sizeof cn);
+    call_on(fd, "auth.challenge", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply(&r);
+    }
+    sn = jd_mp_get(r.result, "sn");
+    sp = jd_mp_get(r.result, "proof");
+    if (sn == NULL || sn->type != MSGPACK_OBJECT_BIN ||
+        sn->via.bin.size != 32 || sp == NULL ||
+        sp->type != MSGPACK_OBJECT_BIN || sp->via.bin.size != 32) {
+        fprintf(stderr, "jaco: malformed challenge from jacod\n");
+        exit(EXIT_FAILED);
+    }
+    jr_client_proof(secret, JR_CLIENT_PROOF_SERVER, cn,
+                    (const unsigned char *)sn->via.bin.ptr, want);
+    if (memcmp(want, sp->via.bin.ptr, sizeof want) != 0) {
+        fprintf(stderr,
+                "Error{code: unauthenticated, message: \"jacod at %s could "
+                "not prove that it holds the secret in --secret-file\"}\n"
+                "hint: the file must hold the secret of that node's cluster "
+                "(its data directory's secret, or the initial-cluster "
+                "secret-file)\n",
+                server_address);
+        exit(EXIT_FAILED);
+    }
+    jr_client_proof(secret, JR_CLIENT_PROOF_CLIENT, cn,
+                    (const unsigned char *)sn->via.bin.ptr, proof);
+    memset(secret, 0, sizeof secret);
+    reply_free(&r);
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    jd_mp_key(&pk, "proof");
+    msgpack_pack_bin(&pk, sizeof proof);
+    msgpack_pack_bin_body(&pk, proof, sizeof proof);
+    call_on(fd, "auth.response", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply(&r);
+    }
+    reply_free(&r);
+}
+
+/* One request on a connection of its own (authenticated first over TCP
+ * when a secret file is given). */
+static void call(const char *op, msgpack_sbuffer *args, struct reply *r)
+{
+    int fd = dial();
+    if (server_address != NULL && secret_file != NULL) {
+        authenticate(fd);
+    }
+    call_on(fd, op, args, r);
+    close(fd);
 }
 
 static void reply_free(struct reply *r)
@@ -748,6 +839,7 @@ static int audit_cmd(int argc, char **argv)
         {"consistent", no_argument, NULL, 'c'},
         {"socket", required_argument, NULL, 'S'},
         {"server", required_argument, NULL, 'X'},
+        {"secret-file", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     const char *type = "";
@@ -772,6 +864,7 @@ static int audit_cmd(int argc, char **argv)
             case 'c': consistent = true; break;
             case 'S': socket_path = optarg; break;
             case 'X': server_address = optarg; break;
+            case 'K': secret_file = optarg; break;
             case 's': {
                 int64_t d = parse_duration_ms(optarg);
                 if (d < 0) {
@@ -861,6 +954,7 @@ static int parse_globals(int argc, char **argv, bool stop_at_verb)
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 'S'},
         {"server", required_argument, NULL, 's'},
+        {"secret-file", required_argument, NULL, 'K'},
         {"output", required_argument, NULL, 'o'},
         {"consistent", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
@@ -874,6 +968,7 @@ static int parse_globals(int argc, char **argv, bool stop_at_verb)
         switch (opt) {
             case 'S': socket_path = optarg; break;
             case 's': server_address = optarg; break;
+            case 'K': secret_file = optarg; break;
             case 'o':
                 if (strcmp(optarg, "json") == 0) {
                     json_output = true;

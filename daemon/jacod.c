@@ -370,6 +370,7 @@ static int open_node(char *err, size_t errlen)
     cfg.zone = config.zone;
     cfg.max_voters = config.max_voters;
     cfg.promote_after_ms = config.promote_after_ms;
+    cfg.dead_node_timeout_ms = config.dead_node_timeout_s * 1000;
     memset(&jerr, 0, sizeof jerr);
     if ((rv = jr_node_open(&cfg, &node, &jerr)) != 0) {
         snprintf(err, errlen, "%s", jerr.message);

@@ -24,11 +24,16 @@ struct jd_ctx {
 struct jd_client {
     bool local; /* on the unix socket (permissions checked by the kernel) */
     char who[96];
+    /* TCP: the client proved the cluster secret (auth.challenge, then
+     * auth.response); until then only those two are answered. */
+    bool authenticated;
+    bool challenged;
+    unsigned char cn[32], sn[32];
 };
 
 /* api.c: answer one decoded request (any thread but the library's loop). */
 void jd_api_handle(const struct jd_ctx *ctx,
-                   const struct jd_client *client,
+                   struct jd_client *client,
                    const struct jd_request *req,
                    msgpack_sbuffer *reply);
 

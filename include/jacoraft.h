@@ -262,13 +262,37 @@ JR_API int jr_node_set_secret(struct jr_node *node,
                               size_t len,
                               struct jr_error *err);
 
-/* Read a secret file an operator made for a multi-member bootstrap: 64
- * hexadecimal digits and an optional newline ("openssl rand -hex 32 >
- * FILE; chmod 600 FILE"). Refuses a file group or others may access.
- * Errors: JR_ENOTFOUND, JR_EINVAL (mode, or not 64 hex digits), JR_EIO. */
+/* Read a secret file: 64 hexadecimal digits and an optional newline, as
+ * an operator makes one for a multi-member bootstrap ("openssl rand -hex 32
+ * > FILE; chmod 600 FILE"), or the 32 raw bytes of a data directory's
+ * "secret". Refuses a file group or others may access.
+ * Errors: JR_ENOTFOUND, JR_EINVAL (mode, or neither form), JR_EIO. */
 JR_API int jr_secret_read_file(const char *path,
                                unsigned char out[JR_SECRET_SIZE],
                                struct jr_error *err);
+
+/* Challenge-response for an embedder's own client API (jacod's TCP API
+ * uses it): each side sends a fresh JR_CLIENT_NONCE_SIZE-byte nonce (cn
+ * from the client, sn from the server) and proves the secret with the
+ * proof of its role over both; check the other side's proof before
+ * trusting anything it says. The proofs are distinct from those of the
+ * peer handshake, so neither can stand in for the other. */
+#define JR_CLIENT_NONCE_SIZE 32
+#define JR_CLIENT_PROOF_SIZE 32
+#define JR_CLIENT_PROOF_CLIENT 0
+#define JR_CLIENT_PROOF_SERVER 1
+JR_API void jr_client_proof(const unsigned char secret[JR_SECRET_SIZE],
+                            int role,
+                            const unsigned char cn[JR_CLIENT_NONCE_SIZE],
+                            const unsigned char sn[JR_CLIENT_NONCE_SIZE],
+                            unsigned char out[JR_CLIENT_PROOF_SIZE]);
+/* The same with the node's secret, which never leaves the library.
+ * Errors: JR_ESTATE (the node holds no secret yet). Any thread. */
+JR_API int jr_node_client_proof(struct jr_node *node,
+                                int role,
+                                const unsigned char cn[JR_CLIENT_NONCE_SIZE],
+                                const unsigned char sn[JR_CLIENT_NONCE_SIZE],
+                                unsigned char out[JR_CLIENT_PROOF_SIZE]);
 
 /* Start the node: load state, start the loop thread, listen on the
  * address. A node with no state and no bootstrap waits to be joined.

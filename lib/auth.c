@@ -109,6 +109,32 @@ size_t jr__auth_reply_encode(int status,
     return JR__AUTH_REPLY_FIXED + rlen;
 }
 
+void jr_client_proof(const unsigned char secret[JR_SECRET_SIZE],
+                     int role,
+                     const unsigned char cn[JR_CLIENT_NONCE_SIZE],
+                     const unsigned char sn[JR_CLIENT_NONCE_SIZE],
+                     unsigned char out[JR_CLIENT_PROOF_SIZE])
+{
+    proof(secret, "jaco-client-v1",
+          role == JR_CLIENT_PROOF_SERVER ? "server" : "client", cn, sn, 0, 0,
+          NULL, out);
+}
+
+int jr_node_client_proof(struct jr_node *n,
+                         int role,
+                         const unsigned char cn[JR_CLIENT_NONCE_SIZE],
+                         const unsigned char sn[JR_CLIENT_NONCE_SIZE],
+                         unsigned char out[JR_CLIENT_PROOF_SIZE])
+{
+    unsigned char secret[JR_SECRET_SIZE];
+    if (n == NULL || !jr__secret_copy(n, secret)) {
+        return JR_ESTATE;
+    }
+    jr_client_proof(secret, role, cn, sn, out);
+    sodium_memzero(secret, sizeof secret);
+    return 0;
+}
+
 void jr__join_mac(const unsigned char key[JR__SECRET_LEN],
                   const unsigned char *payload,
                   size_t len,

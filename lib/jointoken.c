@@ -272,6 +272,12 @@ int jr_secret_read_file(const char *path,
     if (rv != 0) {
         return rv;
     }
+    if (st.st_size == JR__SECRET_LEN && got == JR__SECRET_LEN) {
+        /* A data directory's own copy: the raw bytes. */
+        memcpy(out, text, JR__SECRET_LEN);
+        sodium_memzero(text, sizeof text);
+        return 0;
+    }
     while (got > 0 && (text[got - 1] == '\n' || text[got - 1] == '\r')) {
         got--;
     }

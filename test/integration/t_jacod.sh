@@ -138,6 +138,26 @@ rc=$?
 set -e
 assert_eq "$rc" 1 "exit code of a write over TCP"
 grep -q 'unauthenticated' "$WORK/err" || fail "TCP write: $(cat "$WORK/err")"
+set +e
+"$JACO" --server "$CLIENT1" node issue-join-token >/dev/null 2>"$WORK/err"
+rc=$?
+set -e
+assert_eq "$rc" 1 "exit code of a token request over TCP without the secret"
+grep -q 'unauthenticated' "$WORK/err" || fail "TCP token: $(cat "$WORK/err")"
+# With the cluster secret (the hex file, or a data directory's raw copy)
+# both ends prove it and writes are accepted.
+"$JACO" --server "$CLIENT1" --secret-file "$(secret_file)" node label n1 tcp=yes >/dev/null ||
+    fail "an authenticated write over TCP"
+"$JACO" --server "$CLIENT1" --secret-file "$WORK/n2/secret" node unlabel n1 tcp >/dev/null ||
+    fail "an authenticated write over TCP with the raw secret file"
+(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/wrong")
+set +e
+"$JACO" --server "$CLIENT1" --secret-file "$WORK/wrong" node label n1 a=b 2>"$WORK/err"
+rc=$?
+set -e
+assert_eq "$rc" 1 "exit code with a wrong secret over TCP"
+grep -q 'could not prove that it holds the secret in --secret-file' "$WORK/err" ||
+    fail "wrong secret over TCP: $(cat "$WORK/err")"
 host=${CLIENT1%:*}
 port=${CLIENT1#*:}
 # A frame that is not msgpack: malformed_request, the connection stays up
