@@ -364,6 +364,54 @@ JR_API uint64_t jr_node_id(const struct jr_node *node);
 JR_API const char *jr_node_cluster_id(struct jr_node *node);
 
 /* ------------------------------------------------------------------------
+ * Membership changes an operator asks for
+ *
+ * Both calls work on any node: a follower forwards the request to the
+ * leader, which checks it and carries it out. They block the calling thread
+ * until the change is made or timeout_ms (0: 30 s) has passed, retrying
+ * meanwhile what may succeed a moment later: no leader yet, another
+ * membership change in progress, leadership moving. They must not be called
+ * on the loop thread (JR_EDEADLK).
+ * --------------------------------------------------------------------- */
+
+/* Remove even a member that cannot be reached (it is gone for good). */
+#define JR_REMOVE_FORCE 1u
+
+/* Remove member id from the cluster's configuration. A graceful removal
+ * (flags 0) needs the member reachable; JR_REMOVE_FORCE removes one that
+ * is not. When id is the leader, it first hands leadership to the most
+ * caught-up reachable voter, and the new leader removes it. The call
+ * refuses to remove the last voter, or a voter whose removal would leave
+ * fewer reachable voters than a majority of those remaining. Nothing in
+ * the embedder's state machine changes: forgetting the member there is
+ * the embedder's business. Errors: JR_EINVAL (id 0, unknown flags),
+ * JR_ENOTFOUND (not a member), JR_ESTATE (the last voter; a graceful
+ * removal of an unreachable member; this node not a member or not
+ * started), JR_EQUORUMLOST (no quorum now, or none after the removal; see
+ * jaco-recovery(7)), JR_ENOLEADER, JR_EBUSY (still no leader, or another
+ * membership change, at the timeout), JR_ETIMEDOUT (the outcome is
+ * unknown), JR_ECANCELED, JR_ENOMEM, JR_EDEADLK. */
+JR_API int jr_node_remove(struct jr_node *node,
+                          uint64_t id,
+                          unsigned flags,
+                          unsigned timeout_ms,
+                          struct jr_error *err);
+
+/* Hand leadership to voter id, or with id 0 to the reachable voter with
+ * the most of the log; for planned maintenance of the leader's host.
+ * Returns once the new leader is elected and this node knows it; if id
+ * leads already, at once. Errors: JR_ENOTFOUND (not a member), JR_EINVAL
+ * (not a voter), JR_ESTATE (the target is unreachable or more than a few
+ * entries behind the leader; no other voter to take over; this node not a
+ * member), JR_ETIMEDOUT (the target did not take over within an election
+ * timeout, or not within timeout_ms), JR_ENOLEADER, JR_EQUORUMLOST,
+ * JR_EBUSY (another transfer in progress), JR_ECANCELED, JR_EDEADLK. */
+JR_API int jr_node_transfer_leadership(struct jr_node *node,
+                                       uint64_t id,
+                                       unsigned timeout_ms,
+                                       struct jr_error *err);
+
+/* ------------------------------------------------------------------------
  * Writes
  * --------------------------------------------------------------------- */
 struct jr_apply;

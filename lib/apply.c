@@ -28,6 +28,7 @@ void jr__apply_init(struct jr_node *n)
     QUEUE_INIT(&n->wait_applied);
     QUEUE_INIT(&n->barrier_wait);
     QUEUE_INIT(&n->done);
+    QUEUE_INIT(&n->admin);
 }
 
 /* canonical/raft 0.15's disk backend pads each entry to 8 bytes when it
@@ -732,7 +733,7 @@ void jr__conn_lost(struct jr_node *n, struct jr__conn *conn)
 void jr__sweep(struct jr_node *n)
 {
     queue *lists[] = {&n->inflight, &n->forwarded, &n->wait_applied,
-                      &n->barrier_wait};
+                      &n->barrier_wait, &n->admin};
     uint64_t now = jr__now(n);
     unsigned i;
     for (i = 0; i < sizeof lists / sizeof lists[0]; i++) {
@@ -767,6 +768,7 @@ void jr__deliver(struct jr_node *n)
         switch (c->kind) {
             case JR__CMD_APPLY:
             case JR__CMD_BARRIER:
+            case JR__CMD_ADMIN:
                 if (c->waiter != NULL) {
                     c->waiter->result = c->result;
                     c->waiter->result_len = c->result_len;
@@ -784,7 +786,8 @@ void jr__deliver(struct jr_node *n)
                 }
                 break;
             case JR__CMD_REMOTE_APPLY:
-            case JR__CMD_REMOTE_BARRIER: jr__rpc_reply(n, c); break;
+            case JR__CMD_REMOTE_BARRIER:
+            case JR__CMD_REMOTE_ADMIN: jr__rpc_reply(n, c); break;
         }
         jr__cmd_free(c);
     }
@@ -798,5 +801,6 @@ void jr__fail_all(struct jr_node *n, int status, const char *why)
     fail_list(n, &n->forwarded, status, why);
     fail_list(n, &n->wait_applied, status, why);
     fail_list(n, &n->barrier_wait, status, why);
+    fail_list(n, &n->admin, status, why);
     jr__deliver(n);
 }

@@ -119,6 +119,7 @@ static int fields_of(int type)
         case JR__MSG_JOIN_RESULT: return 4;
         case JR__MSG_JOIN_TOKEN: return 6;
         case JR__MSG_JOIN_TOKEN_RESULT: return 8;
+        case JR__MSG_ADMIN: return 4;
         default: return -1;
     }
 }
@@ -281,6 +282,13 @@ int jr__msg_decode(const char *buf, size_t len, struct jr__msg *m, char *errmsg)
                 (m->proof.len != 0 && m->proof.len != 32) ||
                 get_bin(&f[8], &m->sealed) ||
                 (m->sealed.len != 0 && m->sealed.len != 72)) {
+                break;
+            }
+            rv = 0;
+            goto out;
+        case JR__MSG_ADMIN:
+            if (get_u64(&f[1], &m->req_id) || get_u64(&f[2], &m->op) ||
+                get_u64(&f[3], &m->id) || get_u64(&f[4], &m->flags)) {
                 break;
             }
             rv = 0;

@@ -11,7 +11,8 @@
 
 enum jr__msg_type {
     JR__MSG_FORWARD = 1,      /* follower -> leader: commands to apply */
-    JR__MSG_APPLY_RESULT = 2, /* leader -> follower: results */
+    JR__MSG_APPLY_RESULT = 2, /* leader -> follower: results (of FORWARD
+                                 and ADMIN) */
     JR__MSG_READ_INDEX = 3,   /* follower -> leader: linearizable read */
     JR__MSG_READ_INDEX_RESULT = 4,
     JR__MSG_INFO = 5, /* anyone -> member: cluster id, leader */
@@ -21,6 +22,9 @@ enum jr__msg_type {
     /* joiner without the secret -> leader: proves a join token (auth.h) */
     JR__MSG_JOIN_TOKEN = 9,
     JR__MSG_JOIN_TOKEN_RESULT = 10, /* carries the sealed secret */
+    JR__MSG_ADMIN = 11, /* follower -> leader: remove a member or transfer
+                          leadership (admin.c); answered with an
+                          APPLY_RESULT, like a forwarded write */
 };
 
 struct jr__str {
@@ -51,6 +55,8 @@ struct jr__msg {
     struct jr__str payload; /* JOIN_TOKEN: the token's payload */
     struct jr__str proof;   /* JOIN_TOKEN(_RESULT): 32 bytes or empty */
     struct jr__str sealed;  /* JOIN_TOKEN_RESULT: the secret, sealed */
+    uint64_t op;            /* ADMIN: enum jr__admin_op, flags */
+    uint64_t flags;
     unsigned n_items;
     struct jr__item *items; /* malloc'd; jr__msg_free */
 };

@@ -100,6 +100,9 @@ enum jr__cmd_kind {
     JR__CMD_BARRIER,        /* a read barrier submitted on this node */
     JR__CMD_REMOTE_APPLY,   /* a write forwarded to us by a follower */
     JR__CMD_REMOTE_BARRIER, /* a read-index request from a follower */
+    JR__CMD_ADMIN,          /* admin.c: a removal or leadership transfer
+                               asked for on this node */
+    JR__CMD_REMOTE_ADMIN,   /* admin.c: one forwarded to us by a follower */
 };
 
 struct jr__conn;
@@ -130,6 +133,9 @@ struct jr__cmd {
     char errmsg[JR_ERRMSG_SIZE];
     void *result; /* jr_malloc'd FSM result */
     size_t result_len;
+    unsigned admin_op; /* admin kinds: enum jr__admin_op (admin.c) */
+    uint64_t admin_target;
+    unsigned admin_flags;
 };
 
 /* A thread blocked in a *_sync call. */
@@ -217,6 +223,7 @@ struct jr_node {
     queue wait_applied; /* follower reads waiting for applied >= index */
     queue barrier_wait; /* reads waiting for a raft_barrier (leader) */
     queue done;         /* finished, waiting for delivery */
+    queue admin;        /* admin requests being carried out (leader) */
     uint64_t next_req_id;
     uint64_t next_batch_id;
     unsigned n_raft_reqs;     /* raft_apply/raft_barrier requests outstanding */
@@ -435,6 +442,20 @@ bool jr__rpc_busy(struct jr_node *n);
 void jr__io_rpc_drained(struct jr_node *n);
 /* False if nothing sent on it can have reached the peer. */
 bool jr__conn_was_connected(const struct jr__conn *c);
+
+/* admin.c: removals and leadership transfers asked for by an operator. */
+enum jr__admin_op {
+    JR__ADMIN_REMOVE = 1,
+    JR__ADMIN_TRANSFER = 2,
+};
+struct jr__frame;
+struct jr__msg;
+/* Append the ADMIN frame of a request being forwarded (rpc.c). */
+void jr__admin_encode(struct jr__frame *f, const struct jr__cmd *c);
+/* An ADMIN frame from a follower (rpc.c). */
+void jr__handle_admin(struct jr_node *n,
+                      struct jr__conn *c,
+                      const struct jr__msg *m);
 
 /* membership.c */
 int jr__join(struct jr_node *n,

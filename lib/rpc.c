@@ -439,6 +439,7 @@ static void dispatch_rpc(struct jr__conn *c, const char *buf, size_t len)
             break; /* a ping's answer: the contact is all it is for */
         case JR__MSG_JOIN: jr__handle_join(n, c, &m); break;
         case JR__MSG_JOIN_TOKEN: jr__handle_join_token(n, c, &m); break;
+        case JR__MSG_ADMIN: jr__handle_admin(n, c, &m); break;
         default:
             jr__warnf(n, "rpc from %s: unexpected message type %d", c->address,
                       m.type);
@@ -764,6 +765,8 @@ int jr__rpc_forward(struct jr_node *n, queue *cmds)
             jr__frame_begin(&f, JR__MSG_READ_INDEX, 1);
             msgpack_pack_uint64(&f.pk, cmd->req_id);
             jr__frame_end(&f);
+        } else if (cmd->kind == JR__CMD_ADMIN) {
+            jr__admin_encode(&f, cmd);
         } else {
             n_apply++;
         }
