@@ -3,7 +3,11 @@
  *   status      {consistent?}             this node's and the cluster's view
  *   node.label  {node, set{}, unset[]}     a replicated write, audited
  *   audit       {type?, since_ms?, consistent?}
- *   node.issue_join_token {ttl_s}          a join token (local socket only)
+ *   node.remove {node, force?}             remove a member, forget it,
+ *                                          audited (node.removed)
+ *   raft.remove_peer {id}                  the same, forced, by Raft id
+ *   cluster.transfer_leader {node?}        hand leadership to a voter
+ *   node.issue_join_token {ttl_s}          a join token
  *   node.join   {token}                    join this uninitialised node
  *
  *   auth.challenge {cn}  -> {sn, proof}   the TCP API's challenge-response
@@ -16,10 +20,10 @@
  * (status, audit, watch) until the client has proved it holds the cluster
  * secret, and the server has proved it too: nothing unauthenticated
  * changes state or obtains a join token. */
+#include <sys/random.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "mp.h"
@@ -60,6 +64,27 @@ static bool barrier_if_asked(const struct jd_ctx *ctx,
     rv = jr_barrier_sync(ctx->node, 0, &err);
     if (rv != 0) {
         reply_jr(reply, rv, err.message);
+        return false;
+    }
+    return true;
+}
+
+/* Writes: only on the local socket, only on a member. */
+static bool write_allowed(const struct jd_ctx *ctx,
+                          const struct jd_client *client,
+                          msgpack_sbuffer *reply)
+{
+    if (!client->local && !client->authenticated) {
+        jd_reply_error(reply, JD_CODE_UNAUTHENTICATED,
+                       "writes need the local socket, or the cluster secret "
+                       "over TCP (jaco --server HOST:PORT --secret-file "
+                       "FILE)");
+        return false;
+    }
+    if (jr_node_cluster_id(ctx->node)[0] == '\0') {
+        jd_reply_error(reply, JD_CODE_NOT_INITIALISED,
+                       "this node belongs to no cluster yet: bootstrap it "
+                       "(jacod --bootstrap) or join it to one");
         return false;
     }
     return true;
@@ -206,17 +231,7 @@ static void op_label(const struct jd_ctx *ctx,
     msgpack_packer pk;
     int rv;
 
-    if (!client->local && !client->authenticated) {
-        jd_reply_error(reply, JD_CODE_UNAUTHENTICATED,
-                       "writes need the local socket, or the cluster secret "
-                       "over TCP (jaco --server HOST:PORT --secret-file "
-                       "FILE)");
-        return;
-    }
-    if (jr_node_cluster_id(ctx->node)[0] == '\0') {
-        jd_reply_error(reply, JD_CODE_NOT_INITIALISED,
-                       "this node belongs to no cluster yet: bootstrap it "
-                       "(jacod --bootstrap) or join it to one");
+    if (!write_allowed(ctx, client, reply)) {
         return;
     }
     if (jd_mp_copy_str(jd_mp_get(req->args, "node"), node, sizeof node) != 0) {
@@ -292,6 +307,188 @@ static void op_label(const struct jd_ctx *ctx,
     jr_free(result);
     jd_reply_ok(reply, &pk);
     msgpack_pack_nil(&pk);
+}
+
+/* Forget a member the Raft configuration no longer has: its node record
+ * and labels, with a node.removed event. Returns false with the reply set
+ * if that failed. */
+static bool forget(const struct jd_ctx *ctx,
+                   const struct jd_client *client,
+                   uint64_t id,
+                   const char *name,
+                   const char *how,
+                   msgpack_sbuffer *reply)
+{
+    struct jr_error err;
+    char *cmd;
+    size_t len;
+    int rv;
+    if (jd_cmd_remove(id, name, how, client->who, now_ms(), &cmd, &len) != 0) {
+        jd_reply_error(reply, JD_CODE_INTERNAL, "out of memory");
+        return false;
+    }
+    memset(&err, 0, sizeof err);
+    rv = jr_apply_sync(ctx->node, cmd, len, 0, NULL, NULL, &err);
+    free(cmd);
+    if (rv != 0) {
+        /* The member is out of the configuration; only its record stays. */
+        jd_reply_error(reply, jr_err_slug(rv),
+                       "removed from the Raft configuration, but forgetting "
+                       "its node record failed: %s; run the removal again to "
+                       "clean up",
+                       err.message[0] != '\0' ? err.message : jr_strerror(rv));
+        return false;
+    }
+    return true;
+}
+
+static void reply_removed(msgpack_sbuffer *reply,
+                          const char *name,
+                          uint64_t id,
+                          const char *how)
+{
+    msgpack_packer pk;
+    jd_reply_ok(reply, &pk);
+    msgpack_pack_map(&pk, 3);
+    jd_mp_kv_str(&pk, "node", name);
+    jd_mp_key(&pk, "id");
+    msgpack_pack_uint64(&pk, id);
+    jd_mp_kv_str(&pk, "how", how);
+}
+
+static void op_remove(const struct jd_ctx *ctx,
+                      const struct jd_client *client,
+                      const struct jd_request *req,
+                      msgpack_sbuffer *reply)
+{
+    char node[JD_NAME_MAX];
+    bool force = arg_bool(req, "force");
+    const char *how = force ? "forced" : "graceful";
+    struct jr_error err;
+    uint64_t id;
+    bool recorded;
+    int rv;
+    if (!write_allowed(ctx, client, reply)) {
+        return;
+    }
+    if (jd_mp_copy_str(jd_mp_get(req->args, "node"), node, sizeof node) != 0 ||
+        node[0] == '\0') {
+        jd_reply_error(reply, JD_CODE_INVALID, "\"node\" is not a node name");
+        return;
+    }
+    /* The id recorded for the name, else the one jacod derives from it. */
+    recorded = jd_state_node_id(ctx->state, node, &id);
+    if (!recorded) {
+        id = jd_node_id_of_name(node);
+    }
+    memset(&err, 0, sizeof err);
+    rv = jr_node_remove(ctx->node, id, force ? JR_REMOVE_FORCE : 0, 0, &err);
+    if (rv == JR_ENOTFOUND && force && recorded) {
+        /* Out of the configuration already (an earlier removal whose
+         * record was not forgotten): clean up what is left. */
+        rv = 0;
+    }
+    if (rv == JR_ENOTFOUND) {
+        jd_reply_error(reply, JD_CODE_NOT_FOUND,
+                       "no member named \"%s\" in the Raft configuration",
+                       node);
+        return;
+    }
+    if (rv != 0) {
+        reply_jr(reply, rv, err.message);
+        return;
+    }
+    if (forget(ctx, client, id, node, how, reply)) {
+        reply_removed(reply, node, id, how);
+    }
+}
+
+static void op_remove_peer(const struct jd_ctx *ctx,
+                           const struct jd_client *client,
+                           const struct jd_request *req,
+                           msgpack_sbuffer *reply)
+{
+    struct jr_error err;
+    uint64_t id;
+    int rv;
+    if (!write_allowed(ctx, client, reply)) {
+        return;
+    }
+    if (jd_mp_u64(jd_mp_get(req->args, "id"), &id) != 0 || id == 0) {
+        jd_reply_error(reply, JD_CODE_INVALID,
+                       "\"id\" is not a Raft id (a positive integer)");
+        return;
+    }
+    memset(&err, 0, sizeof err);
+    rv = jr_node_remove(ctx->node, id, JR_REMOVE_FORCE, 0, &err);
+    if (rv == JR_ENOTFOUND) {
+        jd_reply_error(reply, JD_CODE_NOT_FOUND,
+                       "no peer with id %" PRIu64 " in the Raft configuration",
+                       id);
+        return;
+    }
+    if (rv != 0) {
+        reply_jr(reply, rv, err.message);
+        return;
+    }
+    if (forget(ctx, client, id, "", "raft remove-peer", reply)) {
+        reply_removed(reply, "", id, "raft remove-peer");
+    }
+}
+
+static void op_transfer_leader(const struct jd_ctx *ctx,
+                               const struct jd_client *client,
+                               const struct jd_request *req,
+                               msgpack_sbuffer *reply)
+{
+    char node[JD_NAME_MAX] = "";
+    const msgpack_object *o = jd_mp_get(req->args, "node");
+    struct jr_status *st;
+    struct jr_error err;
+    char name[JD_NAME_MAX] = "";
+    msgpack_packer pk;
+    uint64_t id = 0, leader = 0;
+    unsigned i;
+    int rv;
+    if (!write_allowed(ctx, client, reply)) {
+        return;
+    }
+    if (o != NULL && o->type != MSGPACK_OBJECT_NIL &&
+        jd_mp_copy_str(o, node, sizeof node) != 0) {
+        jd_reply_error(reply, JD_CODE_INVALID, "\"node\" is not a node name");
+        return;
+    }
+    if (node[0] != '\0' && !jd_state_node_id(ctx->state, node, &id)) {
+        id = jd_node_id_of_name(node);
+    }
+    memset(&err, 0, sizeof err);
+    rv = jr_node_transfer_leadership(ctx->node, id, 0, &err);
+    if (rv == JR_ENOTFOUND) {
+        jd_reply_error(reply, JD_CODE_NOT_FOUND,
+                       "no member named \"%s\" in the Raft configuration",
+                       node);
+        return;
+    }
+    if (rv != 0) {
+        reply_jr(reply, rv, err.message);
+        return;
+    }
+    /* The library returns once this node knows the new leader. */
+    if (jr_node_status(ctx->node, &st) == 0) {
+        leader = st->leader_id;
+        for (i = 0; i < st->n_peers; i++) {
+            if (st->peers[i].id == leader) {
+                snprintf(name, sizeof name, "%s",
+                         leader == st->id ? ctx->name : st->peers[i].name);
+            }
+        }
+        jr_status_free(st);
+    }
+    jd_reply_ok(reply, &pk);
+    msgpack_pack_map(&pk, 2);
+    jd_mp_kv_str(&pk, "leader", name[0] != '\0' ? name : node);
+    jd_mp_key(&pk, "leader_id");
+    msgpack_pack_uint64(&pk, leader);
 }
 
 /* A token lets its holder into the cluster: only the local socket, whose
@@ -473,6 +670,12 @@ void jd_api_handle(const struct jd_ctx *ctx,
         op_audit(ctx, req, reply);
     } else if (strcmp(req->op, "node.label") == 0) {
         op_label(ctx, client, req, reply);
+    } else if (strcmp(req->op, "node.remove") == 0) {
+        op_remove(ctx, client, req, reply);
+    } else if (strcmp(req->op, "raft.remove_peer") == 0) {
+        op_remove_peer(ctx, client, req, reply);
+    } else if (strcmp(req->op, "cluster.transfer_leader") == 0) {
+        op_transfer_leader(ctx, client, req, reply);
     } else if (strcmp(req->op, "node.issue_join_token") == 0) {
         op_issue_token(ctx, client, req, reply);
     } else if (strcmp(req->op, "node.join") == 0) {

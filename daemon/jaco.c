@@ -59,8 +59,16 @@ static void usage(FILE *out)
             "host (default 1h)\n"
             "  node join TOKEN                join this host's uninitialised "
             "jacod to the cluster\n"
+            "  node remove [--force] NAME     remove a node from the cluster "
+            "(--force: it\n"
+            "                                 is gone for good)\n"
+            "  cluster transfer-leader [NAME] hand leadership to NAME, or to "
+            "the most\n"
+            "                                 caught-up voter\n"
             "  raft list-peers                the Raft configuration as this "
             "node sees it\n"
+            "  raft remove-peer --peer-id ID  remove a Raft peer by id "
+            "(forced)\n"
             "  audit [--type T] [--since DURATION]\n"
             "                                 the audit log (DURATION: 90s, "
             "15m, 2h, 7d)\n"
@@ -372,10 +380,13 @@ static const char *hint_for(const char *code)
     return NULL;
 }
 
-/* Print an error reply and exit 1. */
-static void fail_reply(struct reply *r)
+/* Print an error reply, with hint (or the code's own if NULL), and exit
+ * 1. */
+static void fail_reply_hint(struct reply *r, const char *hint)
 {
-    const char *hint = hint_for(r->code);
+    if (hint == NULL) {
+        hint = hint_for(r->code);
+    }
     if (json_output) {
         printf("{\"code\":");
         json_string(stdout, r->code, strlen(r->code));
@@ -392,6 +403,11 @@ static void fail_reply(struct reply *r)
     }
     reply_free(r);
     exit(EXIT_FAILED);
+}
+
+static void fail_reply(struct reply *r)
+{
+    fail_reply_hint(r, NULL);
 }
 
 /* ---- reading results ---- */
@@ -882,7 +898,7 @@ static int audit_cmd(int argc, char **argv)
                     "usage: jaco audit [--type TYPE] [--since DURATION]\n"
                     "types: node.joined node.status node.address "
                     "node.role node.renamed node.label node.unlabel "
-                    "leader.changed\n");
+                    "node.removed leader.changed\n");
                 return 0;
             default: return EXIT_USAGE;
         }
@@ -931,6 +947,263 @@ static int audit_cmd(int argc, char **argv)
                str_of(e, "details"));
     }
     reply_free(&r);
+    return 0;
+}
+
+/* ---- membership: node remove, raft remove-peer, cluster
+ * transfer-leader ---- */
+
+/* A global option seen by a verb's getopt: -1 handled, else the exit
+ * status. */
+static int verb_global(int opt)
+{
+    switch (opt) {
+        case 'o':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0) {
+                fprintf(stderr, "jaco: -o %s: use table or json\n", optarg);
+                return EXIT_USAGE;
+            }
+            json_output = strcmp(optarg, "json") == 0;
+            return -1;
+        case 'c': consistent = true; return -1;
+        case 'S': socket_path = optarg; return -1;
+        case 'X': server_address = optarg; return -1;
+        case 'K': secret_file = optarg; return -1;
+        default: return EXIT_USAGE;
+    }
+}
+
+/* Hints for the refusals of a removal or transfer, by what the message
+ * says; NULL for the code's own. */
+static const char *membership_hint(const struct reply *r, const char *name)
+{
+    static char buf[256];
+    if (strcmp(r->code, "wrong_state") == 0 &&
+        strstr(r->message, "force") != NULL) {
+        snprintf(buf, sizeof buf,
+                 "the node is not reachable; if it is gone for good, remove "
+                 "it with `jaco node remove --force %s`",
+                 name);
+        return buf;
+    }
+    if (strcmp(r->code, "wrong_state") == 0 &&
+        strstr(r->message, "last voter") != NULL) {
+        return "a cluster keeps at least one voter";
+    }
+    if (strcmp(r->code, "wrong_state") == 0 &&
+        strstr(r->message, "caught up") != NULL) {
+        return "retry in a few seconds, or name another voter (`jaco raft "
+               "list-peers`)";
+    }
+    if (strcmp(r->code, "quorum_lost") == 0 &&
+        strstr(r->message, "remaining voters") != NULL) {
+        return "the voters left would not have a reachable majority: bring "
+               "the unreachable voters back first, or remove them with "
+               "--force. See jaco-recovery(7), QUORUM LOST";
+    }
+    if (strcmp(r->code, "quorum_lost") == 0) {
+        return "without a majority of the voters the configuration cannot "
+               "change; see jaco-recovery(7), QUORUM LOST";
+    }
+    if (strcmp(r->code, "busy") == 0) {
+        return "another membership change or leadership transfer is in "
+               "progress; retry in a few seconds";
+    }
+    return NULL;
+}
+
+static void print_ok_result(struct reply *r, const char *text)
+{
+    if (json_output) {
+        if (r->result != NULL) {
+            print_json(stdout, r->result);
+        } else {
+            printf("{}");
+        }
+        putchar('\n');
+    } else {
+        printf("%s\n", text);
+    }
+    reply_free(r);
+}
+
+static int node_remove(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"force", no_argument, NULL, 'f'},
+        /* the global ones, also accepted after the verb */
+        {"output", required_argument, NULL, 'o'},
+        {"consistent", no_argument, NULL, 'c'},
+        {"socket", required_argument, NULL, 'S'},
+        {"server", required_argument, NULL, 'X'},
+        {"secret-file", required_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool force = false;
+    msgpack_sbuffer args;
+    msgpack_packer pk;
+    struct reply r;
+    char text[256];
+    const char *name;
+    int opt, rv;
+    optind = 0; /* 0, not 1: GNU getopt re-initialises only then */
+    while ((opt = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        if (opt == 'f') {
+            force = true;
+        } else if (opt == 'h') {
+            printf(
+                "usage: jaco node remove [--force] NAME\n"
+                "Remove a node from the cluster: a leader hands over "
+                "leadership first.\n"
+                "--force removes a node that cannot be reached (gone for "
+                "good).\n");
+            return 0;
+        } else if ((rv = verb_global(opt)) >= 0) {
+            return rv;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "usage: jaco node remove [--force] NAME\n");
+        return EXIT_USAGE;
+    }
+    name = argv[optind];
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    jd_mp_kv_str(&pk, "node", name);
+    jd_mp_key(&pk, "force");
+    if (force) {
+        msgpack_pack_true(&pk);
+    } else {
+        msgpack_pack_false(&pk);
+    }
+    call("node.remove", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply_hint(&r, membership_hint(&r, name));
+    }
+    snprintf(text, sizeof text, "%s: removed%s", name,
+             force ? " (forced)" : "");
+    print_ok_result(&r, text);
+    return 0;
+}
+
+static int raft_remove_peer(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"peer-id", required_argument, NULL, 'p'},
+        /* the global ones, also accepted after the verb */
+        {"output", required_argument, NULL, 'o'},
+        {"consistent", no_argument, NULL, 'c'},
+        {"socket", required_argument, NULL, 'S'},
+        {"server", required_argument, NULL, 'X'},
+        {"secret-file", required_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *peer = NULL;
+    msgpack_sbuffer args;
+    msgpack_packer pk;
+    struct reply r;
+    char text[128], *end;
+    unsigned long long id;
+    int opt, rv;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        if (opt == 'p') {
+            peer = optarg;
+        } else if (opt == 'h') {
+            printf(
+                "usage: jaco raft remove-peer --peer-id ID\n"
+                "Remove the Raft peer with this id (see `jaco raft "
+                "list-peers`), reachable or not.\n");
+            return 0;
+        } else if ((rv = verb_global(opt)) >= 0) {
+            return rv;
+        }
+    }
+    if (peer == NULL || optind != argc) {
+        fprintf(stderr, "usage: jaco raft remove-peer --peer-id ID\n");
+        return EXIT_USAGE;
+    }
+    errno = 0;
+    id = strtoull(peer, &end, 10);
+    if (*peer < '0' || *peer > '9' || *end != '\0' || errno != 0 || id == 0) {
+        fprintf(stderr,
+                "jaco: --peer-id %s: not a Raft id (the ID column of `jaco "
+                "raft list-peers`)\n",
+                peer);
+        return EXIT_USAGE;
+    }
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    jd_mp_key(&pk, "id");
+    msgpack_pack_uint64(&pk, id);
+    call("raft.remove_peer", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        if (strcmp(r.code, "not_found") == 0) {
+            fail_reply_hint(&r, "`jaco raft list-peers` shows the ids");
+        }
+        fail_reply_hint(&r, membership_hint(&r, peer));
+    }
+    snprintf(text, sizeof text, "peer %llu: removed", id);
+    print_ok_result(&r, text);
+    return 0;
+}
+
+static int cluster_transfer_leader(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        /* the global ones, also accepted after the verb */
+        {"output", required_argument, NULL, 'o'},
+        {"consistent", no_argument, NULL, 'c'},
+        {"socket", required_argument, NULL, 'S'},
+        {"server", required_argument, NULL, 'X'},
+        {"secret-file", required_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    msgpack_sbuffer args;
+    msgpack_packer pk;
+    struct reply r;
+    char text[256];
+    const char *name = "";
+    int opt, rv;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        if (opt == 'h') {
+            printf(
+                "usage: jaco cluster transfer-leader [NAME]\n"
+                "Hand leadership to the voter NAME, or to the most "
+                "caught-up voter.\n");
+            return 0;
+        }
+        if ((rv = verb_global(opt)) >= 0) {
+            return rv;
+        }
+    }
+    if (argc - optind > 1) {
+        fprintf(stderr, "usage: jaco cluster transfer-leader [NAME]\n");
+        return EXIT_USAGE;
+    }
+    if (argc - optind == 1) {
+        name = argv[optind];
+    }
+    msgpack_sbuffer_init(&args);
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    jd_mp_kv_str(&pk, "node", name);
+    call("cluster.transfer_leader", &args, &r);
+    msgpack_sbuffer_destroy(&args);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply_hint(&r, membership_hint(&r, name));
+    }
+    snprintf(text, sizeof text, "leader: %s",
+             r.result != NULL ? str_of(r.result, "leader") : name);
+    print_ok_result(&r, text);
     return 0;
 }
 
@@ -1010,6 +1283,19 @@ int main(int argc, char **argv)
     noun = argv[0];
     if (strcmp(noun, "audit") == 0) {
         return audit_cmd(argc, argv);
+    }
+    /* Verbs with options of their own parse the global ones too. */
+    if (argc > 1 && strcmp(noun, "node") == 0 &&
+        strcmp(argv[1], "remove") == 0) {
+        return node_remove(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(noun, "raft") == 0 &&
+        strcmp(argv[1], "remove-peer") == 0) {
+        return raft_remove_peer(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(noun, "cluster") == 0 &&
+        strcmp(argv[1], "transfer-leader") == 0) {
+        return cluster_transfer_leader(argc - 1, argv + 1);
     }
     if (wants_help(argc, argv)) {
         usage(stdout);

@@ -90,19 +90,6 @@ static int parse_level(const char *s)
     return JR_LOG_INFO;
 }
 
-/* Node ids are derived from names (FNV-1a), so that every host computes
- * the same ids from an --initial-cluster list in any order, and a joining
- * host's id follows from its name. */
-static uint64_t id_of_name(const char *name)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *name != '\0'; name++) {
-        h ^= (unsigned char)*name;
-        h *= 0x100000001b3ull;
-    }
-    return h != 0 ? h : 1;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -354,7 +341,7 @@ static int open_node(char *err, size_t errlen)
 {
     struct jr_config cfg;
     struct jr_error jerr;
-    uint64_t id = id_of_name(config.name);
+    uint64_t id = jd_node_id_of_name(config.name);
     int rv;
     jr_config_init(&cfg);
     cfg.id = id;
@@ -396,7 +383,7 @@ static int open_node(char *err, size_t errlen)
             members[n++].address = config.peer_address;
         }
         for (i = 0; i < config.n_initial; i++) {
-            members[n].id = id_of_name(config.initial_cluster[i].name);
+            members[n].id = jd_node_id_of_name(config.initial_cluster[i].name);
             members[n++].address = config.initial_cluster[i].address;
         }
         if ((rv = jr_node_bootstrap(node, members, n, &jerr)) != 0) {

@@ -291,6 +291,34 @@ int jd_cmd_label(const char *node,
     return sbuf_out(&sb, buf, len);
 }
 
+int jd_cmd_remove(uint64_t id,
+                  const char *name,
+                  const char *how,
+                  const char *who,
+                  int64_t now_ms,
+                  char **buf,
+                  size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    cmd_begin(&sb, &pk, "node.remove", who, now_ms, 3);
+    jd_mp_key(&pk, "id");
+    msgpack_pack_uint64(&pk, id);
+    jd_mp_kv_str(&pk, "node", name);
+    jd_mp_kv_str(&pk, "how", how);
+    return sbuf_out(&sb, buf, len);
+}
+
+uint64_t jd_node_id_of_name(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *name != '\0'; name++) {
+        h ^= (unsigned char)*name;
+        h *= 0x100000001b3ull;
+    }
+    return h != 0 ? h : 1;
+}
+
 /* ---- apply ---- */
 
 static int result_error(void **result, size_t *result_len, const char *fmt, ...)
@@ -560,6 +588,41 @@ static int apply_observe(struct jd_state *s,
     return 0;
 }
 
+/* The node was removed from the Raft configuration already: forget it
+ * whether or not it has a record, and say so in the audit log either way. */
+static int apply_remove(struct jd_state *s,
+                        uint64_t index,
+                        const msgpack_object *cmd,
+                        const char *who,
+                        int64_t now,
+                        void **result,
+                        size_t *result_len)
+{
+    char name[JD_NAME_MAX], how[32];
+    struct node_rec *r;
+    uint64_t id;
+    if (jd_mp_u64(jd_mp_get(cmd, "id"), &id) != 0 || id == 0 ||
+        jd_mp_copy_str(jd_mp_get(cmd, "node"), name, sizeof name) != 0 ||
+        jd_mp_copy_str(jd_mp_get(cmd, "how"), how, sizeof how) != 0) {
+        return result_error(result, result_len,
+                            "invalid_argument: malformed remove command");
+    }
+    r = node_by_id(s, id);
+    if (r == NULL && name[0] != '\0') {
+        r = node_by_name(s, name);
+    }
+    if (r == NULL) {
+        audit(s, index, now, "node.removed", who, name[0] != '\0' ? name : "?",
+              "id %llu, %s (no record)", (unsigned long long)id, how);
+        return 0;
+    }
+    audit(s, index, now, "node.removed", who, r->name, "id %llu, %s",
+          (unsigned long long)r->id, how);
+    s->n_nodes--;
+    memmove(r, r + 1, (size_t)(s->nodes + s->n_nodes - r) * sizeof *r);
+    return 0;
+}
+
 static int fsm_apply(void *data,
                      uint64_t index,
                      const void *buf,
@@ -594,6 +657,8 @@ static int fsm_apply(void *data,
         rv = apply_label(s, index, &u.data, who, now, result, result_len);
     } else if (strcmp(type, "node.observe") == 0) {
         rv = apply_observe(s, index, &u.data, who, now, result, result_len);
+    } else if (strcmp(type, "node.remove") == 0) {
+        rv = apply_remove(s, index, &u.data, who, now, result, result_len);
     } else {
         rv = result_error(result, result_len,
                           "invalid_argument: unknown command \"%s\"", type);
@@ -893,6 +958,18 @@ int jd_state_node_status(struct jd_state *s,
     }
     pthread_mutex_unlock(&s->mutex);
     return status;
+}
+
+bool jd_state_node_id(struct jd_state *s, const char *name, uint64_t *id)
+{
+    struct node_rec *r;
+    pthread_mutex_lock(&s->mutex);
+    r = node_by_name(s, name);
+    if (r != NULL) {
+        *id = r->id;
+    }
+    pthread_mutex_unlock(&s->mutex);
+    return r != NULL;
 }
 
 uint64_t jd_state_leader(struct jd_state *s)

@@ -82,6 +82,22 @@ int jd_cmd_label(const char *node,
                  char **buf,
                  size_t *len);
 
+/* Forget a node removed from the cluster: its record and its labels go,
+ * and a node.removed event records who removed it and how (how: "graceful",
+ * "forced", "raft remove-peer"). The node is found by id, else by name. */
+int jd_cmd_remove(uint64_t id,
+                  const char *name,
+                  const char *how,
+                  const char *who,
+                  int64_t now_ms,
+                  char **buf,
+                  size_t *len);
+
+/* A node's id: FNV-1a of its name (never 0), so that every host computes
+ * the same ids from an --initial-cluster list, and a joining host's id
+ * follows from its name. */
+uint64_t jd_node_id_of_name(const char *name);
+
 /* A command's result as the FSM hands it back through jr_apply: "" on
  * success, else "<code>: <message>" with a stable code (not_found,
  * invalid_argument). */
@@ -110,5 +126,7 @@ int jd_state_node_status(struct jd_state *s,
                          char *address,
                          char *role);
 uint64_t jd_state_leader(struct jd_state *s);
+/* The id recorded for the node named name; false if there is none. */
+bool jd_state_node_id(struct jd_state *s, const char *name, uint64_t *id);
 
 #endif

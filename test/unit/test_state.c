@@ -253,6 +253,51 @@ START_TEST(labels_are_set_checked_and_audited)
 }
 END_TEST
 
+static const char *remove_node(uint64_t id, const char *name, const char *how)
+{
+    char *buf;
+    size_t len;
+    ck_assert_int_eq(jd_cmd_remove(id, name, how, "tester", 4000, &buf, &len),
+                     0);
+    return apply(buf, len);
+}
+
+START_TEST(remove_forgets_the_node_and_its_labels_and_audits)
+{
+    size_t len;
+    char *buf;
+    uint64_t id = 0;
+    node_up(100, 3600, true);
+    ck_assert_str_eq(observe(JD_NODE_STATUS_UNREACHABLE, 1000), "");
+    ck_assert_str_eq(label("beta", "zone", "eu-1a"), "");
+    ck_assert(jd_state_node_id(S.state, "beta", &id));
+    ck_assert_uint_eq(id, 2);
+    ck_assert_str_eq(remove_node(2, "beta", "forced"), "");
+    ck_assert(!jd_state_node_id(S.state, "beta", &id));
+    buf = packed(true, NULL, &len);
+    ck_assert(!contains(buf, len, "beta"));
+    ck_assert(!contains(buf, len, "eu-1a"));
+    ck_assert(contains(buf, len, "alpha"));
+    free(buf);
+    buf = packed(false, "node.removed", &len);
+    ck_assert(contains(buf, len, "id 2, forced"));
+    ck_assert(contains(buf, len, "tester"));
+    free(buf);
+    /* Found by name when the id differs; no record: still audited. */
+    ck_assert_str_eq(remove_node(99, "alpha", "graceful"), "");
+    ck_assert(!jd_state_node_id(S.state, "alpha", &id));
+    ck_assert_str_eq(remove_node(7, "gamma", "raft remove-peer"), "");
+    ck_assert_uint_eq(count_events("node.removed"), 3);
+    buf = packed(false, "node.removed", &len);
+    ck_assert(contains(buf, len, "(no record)"));
+    free(buf);
+    /* Labels on a removed node: not found. */
+    ck_assert_str_eq(label("beta", "zone", "x"),
+                     "not_found: no node named \"beta\"");
+    ck_assert_uint_eq(jd_node_id_of_name("n1"), 626980046172116160ull);
+}
+END_TEST
+
 START_TEST(malformed_commands_change_nothing)
 {
     static const char *inputs[] = {
@@ -338,6 +383,7 @@ Suite *state_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, observe_adds_nodes_and_audits_status_changes);
     tcase_add_test(tc, labels_are_set_checked_and_audited);
+    tcase_add_test(tc, remove_forgets_the_node_and_its_labels_and_audits);
     tcase_add_test(tc, malformed_commands_change_nothing);
     tcase_add_test(tc, audit_keeps_its_count_and_age_bounds);
     tcase_add_test(tc, state_survives_a_restart_through_snapshots);
