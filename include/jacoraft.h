@@ -389,8 +389,10 @@ JR_API const char *jr_node_cluster_id(struct jr_node *node);
  * removal of an unreachable member; this node not a member or not
  * started), JR_EQUORUMLOST (no quorum now, or none after the removal; see
  * jaco-recovery(7)), JR_ENOLEADER, JR_EBUSY (still no leader, or another
- * membership change, at the timeout), JR_ETIMEDOUT (the outcome is
- * unknown), JR_ECANCELED, JR_ENOMEM, JR_EDEADLK. */
+ * membership change, at the timeout), JR_ETIMEDOUT, JR_ELEADERSHIPLOST (an
+ * attempt reached a leader that was lost before it answered: the removal
+ * may still take effect, whatever later attempts said), JR_ECANCELED,
+ * JR_ENOMEM, JR_EDEADLK. */
 JR_API int jr_node_remove(struct jr_node *node,
                           uint64_t id,
                           unsigned flags,

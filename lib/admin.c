@@ -581,14 +581,21 @@ int jr_node_remove(struct jr_node *n,
         if (rv == JR_ENOTFOUND && maybe_done) {
             return 0; /* an earlier attempt did it */
         }
-        if (rv == JR_ELEADERSHIPLOST || rv == JR_ETIMEDOUT) {
-            maybe_done = true;
-        }
         if (!retryable(rv) || now_ms() + RETRY_MS >= deadline) {
-            if (retryable(rv) && maybe_done) {
-                rv = JR_ETIMEDOUT;
+            if (maybe_done && rv != JR_ETIMEDOUT) {
+                /* A refusal now does not undo an earlier attempt that a
+                 * leader may still carry out (one paused with the request
+                 * in its socket buffer, say). */
+                return jr__error_set(err, JR_ELEADERSHIPLOST,
+                                     "%s; an earlier attempt reached a "
+                                     "leader that was then lost, and may "
+                                     "still take effect",
+                                     msg);
             }
             return jr__error_set(err, rv, "%s", msg);
+        }
+        if (rv == JR_ELEADERSHIPLOST) {
+            maybe_done = true;
         }
         uv_sleep(RETRY_MS);
     }
