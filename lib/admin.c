@@ -545,6 +545,16 @@ static uint64_t local_leader(struct jr_node *n)
     return leader;
 }
 
+/* The leader this node knows, waiting for one until deadline (then 0). */
+static uint64_t known_leader(struct jr_node *n, uint64_t deadline)
+{
+    uint64_t leader;
+    while ((leader = local_leader(n)) == 0 && now_ms() < deadline) {
+        uv_sleep(10);
+    }
+    return leader;
+}
+
 static int check_call(struct jr_node *n, struct jr_error *err)
 {
     if (jr__on_loop_thread(n)) {
@@ -625,8 +635,10 @@ int jr_node_transfer_leadership(struct jr_node *n,
             break;
         }
         /* The answer can be lost when this node hears of the new leader
-         * before the old one's reply arrives. */
-        leader = local_leader(n);
+         * before the old one's reply arrives: see who leads once there is
+         * a leader again, lest a retry with id 0 hand leadership on a
+         * second time. */
+        leader = retryable(rv) ? known_leader(n, deadline) : local_leader(n);
         if (leader != 0 &&
             (id != 0 ? leader == id : before != 0 && leader != before)) {
             index = leader;

@@ -188,11 +188,22 @@ static void build_join_result(struct jr__frame *f)
     jr__frame_end(f);
 }
 
+static void build_admin(struct jr__frame *f)
+{
+    jr__frame_begin(f, JR__MSG_ADMIN, 4);
+    msgpack_pack_uint64(&f->pk, 11);
+    msgpack_pack_uint64(&f->pk, 1); /* JR__ADMIN_REMOVE */
+    msgpack_pack_uint64(&f->pk, UINT64_MAX);
+    msgpack_pack_uint64(&f->pk, 1); /* JR_REMOVE_FORCE */
+    jr__frame_end(f);
+}
+
 static void (*const builders[])(struct jr__frame *) = {
     build_forward,    build_apply_result,
     build_read_index, build_read_index_result,
     build_info,       build_info_result,
     build_join,       build_join_result,
+    build_admin,
 };
 #define N_BUILDERS (sizeof builders / sizeof builders[0])
 
@@ -493,6 +504,38 @@ START_TEST(join_result_round_trips)
 }
 END_TEST
 
+START_TEST(admin_round_trips)
+{
+    struct jr__frame f;
+    struct jr__msg m;
+    jr__frame_init(&f);
+    build_admin(&f);
+    decode_ok(&f, &m);
+    ck_assert_int_eq(m.type, JR__MSG_ADMIN);
+    ck_assert_uint_eq(m.req_id, 11);
+    ck_assert_uint_eq(m.op, 1);
+    ck_assert_uint_eq(m.id, UINT64_MAX);
+    ck_assert_uint_eq(m.flags, 1);
+    jr__msg_free(&m);
+    jr__frame_close(&f);
+}
+END_TEST
+
+START_TEST(decode_rejects_admin_with_a_string_id)
+{
+    struct jr__frame f;
+    jr__frame_init(&f);
+    jr__frame_begin(&f, JR__MSG_ADMIN, 4);
+    msgpack_pack_uint64(&f.pk, 11);
+    msgpack_pack_uint64(&f.pk, 1);
+    jr__pack_cstr(&f.pk, "n2");
+    msgpack_pack_uint64(&f.pk, 0);
+    jr__frame_end(&f);
+    expect_frame_rejected(&f, "admin id string");
+    jr__frame_close(&f);
+}
+END_TEST
+
 START_TEST(strings_at_their_length_limit_are_accepted)
 {
     struct jr__frame f;
@@ -613,7 +656,7 @@ END_TEST
 START_TEST(decode_rejects_unknown_type)
 {
     struct jr__frame f;
-    int types[] = {0, 9, 255, 256, 1 + (1 << 8), -1, -7, INT_MAX};
+    int types[] = {0, 10, 255, 256, 1 + (1 << 8), -1, -7, INT_MAX};
     size_t i;
     for (i = 0; i < sizeof types / sizeof types[0]; i++) {
         jr__frame_init(&f);
@@ -643,11 +686,11 @@ END_TEST
 
 START_TEST(decode_rejects_wrong_field_count)
 {
-    /* Field counts after the type for types 1..8. */
-    static const unsigned want[] = {1, 1, 1, 4, 1, 6, 4, 4};
+    /* Field counts after the type for types 1..9. */
+    static const unsigned want[] = {1, 1, 1, 4, 1, 6, 4, 4, 4};
     struct jr__frame f;
     unsigned type, k, n;
-    for (type = 1; type <= 8; type++) {
+    for (type = 1; type <= 9; type++) {
         unsigned counts[3];
         counts[0] = 0;
         counts[1] = want[type - 1] - 1;
@@ -1131,6 +1174,7 @@ Suite *codec_suite(void)
     tcase_add_test(tc, info_result_accepts_empty_cluster_id_and_address);
     tcase_add_test(tc, join_round_trips);
     tcase_add_test(tc, join_result_round_trips);
+    tcase_add_test(tc, admin_round_trips);
     tcase_add_test(tc, strings_at_their_length_limit_are_accepted);
     suite_add_tcase(s, tc);
 
@@ -1151,6 +1195,7 @@ Suite *codec_suite(void)
     tcase_add_test(tc, decode_rejects_batch_item_of_wrong_shape);
     tcase_add_test(tc, decode_rejects_batch_item_with_bad_fields);
     tcase_add_test(tc, decode_rejects_join_with_id_0);
+    tcase_add_test(tc, decode_rejects_admin_with_a_string_id);
     tcase_add_test(tc, decode_rejects_join_with_empty_address);
     tcase_add_test(tc, decode_rejects_over_long_strings);
     tcase_add_test(tc, decode_rejects_batch_over_max_items);
