@@ -82,6 +82,22 @@ static uint64_t lag_of(struct jr_node *n, unsigned i)
 
 /* The reachable voter other than this leader with the most of the log, or
  * 0 if there is none. */
+/* How long a graceful removal's "leaving" mark lasts without a retry. */
+#define LEAVING_MS 5000
+
+static bool has_reachable_standby(struct jr_node *n)
+{
+    const struct raft_configuration *conf = &n->raft.configuration;
+    unsigned i;
+    for (i = 0; i < conf->n; i++) {
+        if (conf->servers[i].role == RAFT_STANDBY &&
+            heard_from(n, conf->servers[i].id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static uint64_t best_voter(struct jr_node *n)
 {
     const struct raft_configuration *conf = &n->raft.configuration;
@@ -313,6 +329,25 @@ static void do_remove(struct jr_node *n, struct jr__cmd *c)
     if (s->role == RAFT_VOTER) {
         unsigned after = voters - 1;
         unsigned after_reachable = reachable - (target_reachable ? 1 : 0);
+        if (after == 0 && (c->admin_flags & JR_REMOVE_FORCE) == 0 &&
+            has_reachable_standby(n)) {
+            /* The reconciler promotes a standby to replace it, hands
+             * leadership over and demotes it (reconcile.c, "leaving");
+             * the caller's retry then finds it removable. */
+            if (n->leaving_id != target) {
+                jr__infof(n,
+                          "remove %s: the last voter; a standby is promoted "
+                          "to take over first",
+                          who);
+            }
+            n->leaving_id = target;
+            n->leaving_until = jr__now(n) + LEAVING_MS;
+            jr__cmd_finish(n, c, JR_EBUSY,
+                           "remove %s: a standby is being promoted to take "
+                           "over first",
+                           who);
+            return;
+        }
         if (after == 0) {
             jr__cmd_finish(n, c, JR_ESTATE,
                            "remove %s: it is the last voter of the cluster",

@@ -731,6 +731,7 @@ static void node_contact(void *arg, struct jr__rc_member *m)
     (void)snprintf(m->zone, sizeof m->zone, "%s",
                    jr__contact_zone_of(n, m->id));
     m->reachable = reachable;
+    m->leaving = m->id == n->leaving_id && now < n->leaving_until;
     if (c == NULL) {
         m->since_ms = now;
         return;

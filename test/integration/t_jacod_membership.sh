@@ -3,7 +3,10 @@
 # with tokens (jaco node issue-join-token / node join) become 3 voters and
 # 2 standbys (max-voters 3), each standby's role explained; a reused or
 # expired token changes nothing; a joined node's handshake is authenticated
-# (a peer with a wrong secret is refused and counted).
+# (a peer with a wrong secret is refused and counted); kill -9 of a voter
+# and node remove --force: a standby is promoted and writes go on; graceful
+# removal of the leader: leadership moves first; the removed node, started
+# again, does not disturb the cluster.
 . "$(dirname "$0")/lib.sh"
 
 JACOD=${JACOD:-$top_builddir/jacod}
@@ -133,4 +136,46 @@ start_jacod "$sb"
 jaco "$lid" node label "n$sb" back=yes >/dev/null || fail "write after the secret came back"
 wait_for 30 "the member catches up with the right secret" bash -c \
     "timeout 10 '$JACO' --socket ${SOCK[$sb]} -o json node list | grep -q '\"back\":\"yes\"'"
+# ---- kill -9 a voter, remove it by force: a standby takes its place ----
+voter_names() { jaco "$1" -o json raft list-peers | grep -o '"name":"n[0-9]","address":"[^"]*","role":"voter"' | sed 's/"name":"\(n[0-9]\)".*/\1/'; }
+victim=""
+for v in $(voter_names "$lid"); do [ "$v" != "$leader" ] && { victim=$v; break; }; done
+[ -n "$victim" ] || fail "no follower voter"
+vid=${victim#n}
+kill -9 "${PID[$vid]}"; wait "${PID[$vid]}" 2>/dev/null || true
+jaco "$lid" node remove --force "$victim" >/dev/null || fail "node remove --force $victim: $(jaco "$lid" node list)"
+wait_for 60 "a standby promoted: 3 voters of 4 members" bash -c \
+    "[ \"\$(timeout 10 '$JACO' --socket ${SOCK[$lid]} -o json raft list-peers | grep -o '\"voter\":true' | wc -l)\" = 3 ]"
+voter_names "$lid" | grep -qx "$victim" && fail "$victim is still a voter"
+jaco "$lid" node label "$leader" after-force=yes >/dev/null || fail "a write after the forced removal"
+log "$victim removed by force; a standby took its place"
+
+# ---- graceful removal of the leader ----
+jaco "$lid" node remove "$leader" >/dev/null || fail "graceful removal of the leader $leader"
+survivor=""
+for ((i = 1; i <= N; i++)); do
+    [ "$i" = "$vid" ] || [ "$i" = "$lid" ] || { survivor=$i; break; }
+done
+new=$(leader_name "$survivor")
+[ -n "$new" ] && [ "$new" != "$leader" ] || fail "leadership did not move off $leader (now: '$new')"
+nid=${new#n}
+wait_for 30 "$leader out of the configuration" bash -c \
+    "! timeout 10 '$JACO' --socket ${SOCK[$nid]} raft list-peers | grep -q '^$leader '"
+kill -TERM "${PID[$lid]}"; wait "${PID[$lid]}" || fail "removed $leader did not exit 0"
+wait_for 60 "3 voters of the 3 members left" bash -c \
+    "[ \"\$(timeout 10 '$JACO' --socket ${SOCK[$nid]} -o json raft list-peers | grep -o '\"voter\":true' | wc -l)\" = 3 ]"
+jaco "$nid" audit --type node.removed | grep -q "$leader .*graceful" || fail "no graceful node.removed event"
+log "leader $leader removed gracefully; $new leads"
+
+# ---- the removed leader started again does not disturb the cluster ----
+term=$(jaco "$nid" -o json cluster status | sed -n 's/.*"term":\([0-9]*\).*/\1/p')
+start_jacod "$lid"
+sleep $((ELECTION_MS * 5 / 1000 + 1))
+assert_eq "$(leader_name "$nid")" "$new" "leader while the removed node runs"
+assert_eq "$(jaco "$nid" -o json cluster status | sed -n 's/.*"term":\([0-9]*\).*/\1/p')" "$term" \
+    "term while the removed node runs"
+jaco "$nid" node label "$new" removed-back=yes >/dev/null || fail "a write while the removed node runs"
+grep -q "asks for votes but is not a member" "$WORK"/log* ||
+    fail "the removed node's vote requests were not refused with a log line"
+kill -TERM "${PID[$lid]}"; wait "${PID[$lid]}" || true
 log "ok"

@@ -27,6 +27,7 @@ data-dir = $WORK/n$i
 peer-address = ${PEER[$i]}
 socket = "${SOCK[$i]}"
 initial-cluster = $IC
+secret-file = $(secret_file)
 election-timeout = $ELECTION_MS
 EOF
 done

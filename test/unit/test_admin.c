@@ -178,8 +178,13 @@ static void start_cluster(unsigned n)
         members[i - 1].address = m->address;
     }
     for (i = 1; i <= n; i++) {
+        /* Every member of a multi-member bootstrap shares one secret. */
+        static const unsigned char secret[JR_SECRET_SIZE] =
+            "test cluster secret, 32 bytes..";
         rv = jr_node_open(&F.m[i].cfg, &F.m[i].node, &err);
         ck_assert_msg(rv == 0, "open %u: %s", i, err.message);
+        rv = jr_node_set_secret(F.m[i].node, secret, sizeof secret, &err);
+        ck_assert_msg(rv == 0, "secret %u: %s", i, err.message);
         rv = jr_node_bootstrap(F.m[i].node, members, n, &err);
         ck_assert_msg(rv == 0, "bootstrap %u: %s", i, err.message);
         rv = jr_node_start(F.m[i].node, &err);
