@@ -20,10 +20,10 @@
  * (status, audit, watch) until the client has proved it holds the cluster
  * secret, and the server has proved it too: nothing unauthenticated
  * changes state or obtains a join token. */
-#include <sys/random.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "mp.h"

@@ -365,7 +365,7 @@ static const char *hint_for(const char *code)
                "one with `jaco node join TOKEN` (a token from `jaco node "
                "issue-join-token` on a member)";
     }
-    if (strcmp(code, "mismatch") == 0) {
+    if (strcmp(code, "identity_mismatch") == 0) {
         return "a token works only for the cluster that issued it, once, "
                "until it expires: issue a new one on a member with `jaco "
                "node issue-join-token`";

@@ -439,7 +439,8 @@ static int io_send(struct raft_io *io,
                 return jr__rpc_send_raft(n, req, &copy, cb);
             }
         }
-        return RAFT_NOCONNECTION;
+        /* Through the callback, never at once (see jr__rpc_send_failed). */
+        return jr__rpc_send_failed(n, req, cb);
     }
     return jr__rpc_send_raft(n, req, m, cb);
 }

@@ -435,6 +435,12 @@ int jr__rpc_send_raft(struct jr_node *n,
                       struct raft_io_send *req,
                       const struct raft_message *m,
                       raft_io_send_cb cb);
+/* Complete a send with RAFT_NOCONNECTION on the next loop turn: raft 0.15
+ * frees an AppendEntries' entries before sending its result and again if
+ * that send fails at once, so a send never fails synchronously. */
+int jr__rpc_send_failed(struct jr_node *n,
+                        struct raft_io_send *req,
+                        raft_io_send_cb cb);
 /* Run the callbacks of sends that failed; once per loop turn. */
 void jr__rpc_flush(struct jr_node *n);
 /* True while a connection is open or closing, or a send callback is due:

@@ -974,7 +974,10 @@ int jr_node_join_token(struct jr_node *n,
     memset(&last, 0, sizeof last);
     last.code = JR_ECONNECT;
     jr__errf(last.message, "no member listed in the token answered");
-    while (!jr__secret_copy(n, (unsigned char *)msg)) {
+    /* The token is presented even by a node that holds a secret already
+     * (a retry after a lost answer, or a secret-file): its expiry, MAC and
+     * single use are checked by the cluster every time. */
+    for (;;) {
         bool retry = false;
         for (i = 0; i < t.n_addresses; i++) {
             const char *via = t.addresses[i];

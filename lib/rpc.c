@@ -349,6 +349,22 @@ static void deliver_raft(struct jr__conn *c, char *buf, size_t len, char *owned)
     n->io_recv_cb(&n->io, &m);
 }
 
+int jr__rpc_send_failed(struct jr_node *n,
+                        struct raft_io_send *req,
+                        raft_io_send_cb cb)
+{
+    struct send_req *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return RAFT_NOMEM;
+    }
+    jr__frame_init(&s->f);
+    s->req = req;
+    s->cb = cb;
+    s->status = RAFT_NOCONNECTION;
+    QUEUE_PUSH(&n->rpc->send_failed, &s->link);
+    return 0;
+}
+
 int jr__rpc_send_raft(struct jr_node *n,
                       struct raft_io_send *req,
                       const struct raft_message *m,

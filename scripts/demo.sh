@@ -64,15 +64,26 @@ JACOD=$top_builddir/jacod
 JACO=$top_builddir/jaco
 jaco() { local i=$1; shift; "$JACO" --socket "$WORK/j$i.sock" "$@"; }
 for i in 1 2 3; do JPEER[$i]="127.0.0.1:$(free_port)"; done
-ic="n1=${JPEER[1]},n2=${JPEER[2]},n3=${JPEER[3]}"
-say "Starting 3 jacod daemons from config files ($WORK/j*.conf)"
+say "Starting 3 jacod daemons from config files ($WORK/j*.conf): n1 bootstraps, n2 and n3 wait to be joined"
 for i in 1 2 3; do
-    printf 'name = n%s\ndata-dir = %s\npeer-address = %s\nsocket = %s\ninitial-cluster = %s\n' \
-        "$i" "$WORK/j$i" "${JPEER[$i]}" "$WORK/j$i.sock" "$ic" >"$WORK/j$i.conf"
+    printf 'name = n%s\ndata-dir = %s\npeer-address = %s\nsocket = %s\npromote-after = 1000\n' \
+        "$i" "$WORK/j$i" "${JPEER[$i]}" "$WORK/j$i.sock" >"$WORK/j$i.conf"
+    [ "$i" = 1 ] && echo "bootstrap = true" >>"$WORK/j$i.conf"
     "$JACOD" --config "$WORK/j$i.conf" >>"$WORK/jlog$i" 2>&1 &
     PID[$((10 + i))]=$!
 done
-until [ "$(jaco 1 node list 2>/dev/null | grep -c READY)" = 3 ]; do sleep 0.2; done
+until jaco 1 -o json cluster status 2>/dev/null | grep -q '"leader_name":"n1"'; do sleep 0.2; done
+for i in 2 3; do
+    until jaco "$i" cluster status >/dev/null 2>&1 || [ $? = 1 ]; do sleep 0.2; done
+    echo "\$ TOKEN=\$(jaco node issue-join-token --ttl 10m)    # on n1"
+    token=$(jaco 1 node issue-join-token --ttl 10m 2>/dev/null)
+    echo "  ${token:0:40}..."
+    echo "\$ jaco node join \$TOKEN                            # on n$i"
+    jaco "$i" node join "$token" | sed 's/^/  /'
+done
+echo "  (the leader's reconciler promotes the two standbys once they are caught up)"
+until [ "$(jaco 1 -o json raft list-peers 2>/dev/null | grep -o '"voter":true' | wc -l)" = 3 ] &&
+    [ "$(jaco 1 node list 2>/dev/null | grep -c READY)" = 3 ]; do sleep 0.2; done
 echo "\$ jaco cluster status"
 jaco 1 cluster status | sed 's/^/  /'
 echo "\$ jaco node label n2 zone=eu-west-1a"
