@@ -83,7 +83,7 @@ for i in 2 3; do
 done
 echo "  (the leader's reconciler promotes the two standbys once they are caught up)"
 until [ "$(jaco 1 -o json raft list-peers 2>/dev/null | grep -o '"voter":true' | wc -l)" = 3 ] &&
-    [ "$(jaco 1 node list 2>/dev/null | grep -c READY)" = 3 ]; do sleep 0.2; done
+    [ "$(jaco 1 node list 2>/dev/null | grep -c 'READY .* voter')" = 3 ]; do sleep 0.2; done
 echo "\$ jaco cluster status"
 jaco 1 cluster status | sed 's/^/  /'
 echo "\$ jaco node label n2 zone=eu-west-1a"
