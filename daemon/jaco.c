@@ -69,6 +69,10 @@ static void usage(FILE *out)
             "node sees it\n"
             "  raft remove-peer --peer-id ID  remove a Raft peer by id "
             "(forced)\n"
+            "  recover inspect DIR [DIR...]   a stopped node's data directory; "
+            "with several,\n"
+            "                                 which has the most recent log "
+            "(no jacod needed)\n"
             "  audit [--type T] [--since DURATION]\n"
             "                                 the audit log (DURATION: 90s, "
             "15m, 2h, 7d)\n"
@@ -844,6 +848,198 @@ static int node_join(int argc, char **argv)
     return 0;
 }
 
+/* ---- recover: offline, on stopped nodes' data directories ---- */
+
+static void print_info_json(const struct jr_recovery_info *in)
+{
+    unsigned i;
+    printf("{\"data_dir\":");
+    json_string(stdout, in->data_dir, strlen(in->data_dir));
+    printf(",\"node_id\":\"%" PRIu64
+           "\",\"cluster_id\":\"%s\","
+           "\"incarnation\":%u,\"locked\":%s,\"log_read\":%s,"
+           "\"term\":%" PRIu64 ",\"voted_for\":\"%" PRIu64
+           "\","
+           "\"snapshot_index\":%" PRIu64 ",\"snapshot_term\":%" PRIu64
+           ",\"first_index\":%" PRIu64 ",\"last_index\":%" PRIu64
+           ",\"last_term\":%" PRIu64 ",\"conf_index\":%" PRIu64
+           ",\"peers_pending\":%s,\"configuration\":[",
+           in->node_id, in->cluster_id, (unsigned)in->incarnation,
+           in->locked ? "true" : "false", in->log_read ? "true" : "false",
+           in->term, in->voted_for, in->snapshot_index, in->snapshot_term,
+           in->first_index, in->last_index, in->last_term, in->conf_index,
+           in->peers_pending ? "true" : "false");
+    for (i = 0; i < in->n_servers; i++) {
+        printf("%s{\"id\":\"%" PRIu64 "\",\"address\":", i > 0 ? "," : "",
+               in->servers[i].id);
+        json_string(stdout, in->servers[i].address,
+                    strlen(in->servers[i].address));
+        printf(",\"role\":\"%s\"}", jr_role_name(in->servers[i].role));
+    }
+    printf("]}");
+}
+
+static void print_info_table(const struct jr_recovery_info *in)
+{
+    unsigned i;
+    printf("Data directory: %s%s\n", in->data_dir,
+           in->locked ? "  (LOCKED: a running node holds it; its log was "
+                        "not read: stop it first)"
+                      : "");
+    printf("Node id:        %" PRIu64 "\n", in->node_id);
+    printf("Cluster:        %s (incarnation %u)\n",
+           in->cluster_id[0] != '\0' ? in->cluster_id : "(none)",
+           (unsigned)in->incarnation);
+    printf("Term:           %" PRIu64 " (voted for %" PRIu64 ")\n", in->term,
+           in->voted_for);
+    printf("Last entry:     index %" PRIu64 ", term %" PRIu64 "%s\n",
+           in->last_index, in->last_term,
+           in->log_read ? "" : " (from the snapshot only)");
+    printf("Snapshot:       index %" PRIu64 ", term %" PRIu64 "\n",
+           in->snapshot_index, in->snapshot_term);
+    printf("Configuration (index %" PRIu64 "):\n", in->conf_index);
+    for (i = 0; i < in->n_servers; i++) {
+        printf("  %-20" PRIu64 " %-22s %s\n", in->servers[i].id,
+               in->servers[i].address, jr_role_name(in->servers[i].role));
+    }
+    if (in->peers_pending) {
+        printf("peers.json:     waiting to be applied at the next start\n");
+    }
+}
+
+/* The survivor whose log a forced recovery should keep: highest last
+ * term, then highest last index (Raft's up-to-date rule). */
+static bool more_recent(const struct jr_recovery_info *a,
+                        const struct jr_recovery_info *b)
+{
+    return a->last_term > b->last_term ||
+           (a->last_term == b->last_term && a->last_index > b->last_index);
+}
+
+static int recover_inspect(int argc, char **argv)
+{
+    struct jr_recovery_info *infos;
+    struct jr_error err;
+    const char *dirs[JR_RECOVERY_MAX_SERVERS];
+    unsigned n = 0, i, best = 0;
+    int k, failed = 0;
+    for (k = 0; k < argc; k++) {
+        if (strcmp(argv[k], "--data-dir") == 0 && k + 1 < argc) {
+            dirs[n++] = argv[++k];
+        } else if (strncmp(argv[k], "--data-dir=", 11) == 0) {
+            dirs[n++] = argv[k] + 11;
+        } else if (argv[k][0] == '-') {
+            fprintf(stderr, "jaco: recover inspect: unknown option %s\n",
+                    argv[k]);
+            return EXIT_USAGE;
+        } else {
+            dirs[n++] = argv[k];
+        }
+        if (n == JR_RECOVERY_MAX_SERVERS) {
+            break;
+        }
+    }
+    if (n == 0) {
+        fprintf(stderr,
+                "usage: jaco recover inspect [--data-dir] DIR [DIR...]\n");
+        return EXIT_USAGE;
+    }
+    infos = calloc(n, sizeof *infos);
+    if (infos == NULL) {
+        return EXIT_FAILED;
+    }
+    for (i = 0; i < n; i++) {
+        memset(&err, 0, sizeof err);
+        if (jr_recover_inspect(dirs[i], &infos[i], &err) != 0) {
+            fprintf(stderr, "Error{code: %s, message: ", jr_err_slug(err.code));
+            json_string(stderr, err.message, strlen(err.message));
+            fprintf(stderr, "}\n");
+            free(infos);
+            return EXIT_FAILED;
+        }
+        if (i > 0 && more_recent(&infos[i], &infos[best])) {
+            best = i;
+        }
+    }
+    for (i = 0; i < n && n > 1; i++) {
+        if (strcmp(infos[i].cluster_id, infos[0].cluster_id) != 0 ||
+            infos[i].incarnation != infos[0].incarnation) {
+            failed = 1;
+        }
+    }
+    if (json_output) {
+        printf("{\"nodes\":[");
+        for (i = 0; i < n; i++) {
+            if (i > 0) {
+                putchar(',');
+            }
+            print_info_json(&infos[i]);
+        }
+        printf("]");
+        if (n > 1) {
+            printf(",\"most_recent\":");
+            json_string(stdout, infos[best].data_dir,
+                        strlen(infos[best].data_dir));
+            printf(
+                ",\"same_cluster\":%s,\"implicitly_committed\":{"
+                "\"from\":%" PRIu64 ",\"to\":%" PRIu64 "}",
+                failed ? "false" : "true", infos[best].snapshot_index + 1,
+                infos[best].last_index);
+        }
+        printf("}\n");
+    } else {
+        for (i = 0; i < n; i++) {
+            if (i > 0) {
+                putchar('\n');
+            }
+            print_info_table(&infos[i]);
+        }
+        if (n > 1) {
+            printf("\nMost recent log: %s (index %" PRIu64 ", term %" PRIu64
+                   ")\n",
+                   infos[best].data_dir, infos[best].last_index,
+                   infos[best].last_term);
+            if (failed) {
+                printf(
+                    "WARNING: these directories belong to different "
+                    "clusters or incarnations: do not recover them "
+                    "together\n");
+            }
+            printf(
+                "A forced recovery from it implicitly commits entries %" PRIu64
+                " to %" PRIu64
+                " (everything after its snapshot that was\nnot known "
+                "to be committed): writes a client was never told "
+                "succeeded may then appear.\n",
+                infos[best].snapshot_index + 1, infos[best].last_index);
+        }
+    }
+    free(infos);
+    return failed ? EXIT_FAILED : 0;
+}
+
+static int recover_cmd(int argc, char **argv)
+{
+    int k;
+    for (k = 1; k < argc; k++) {
+        if (strcmp(argv[k], "-o") == 0 && k + 1 < argc) {
+            json_output = strcmp(argv[k + 1], "json") == 0;
+            memmove(argv + k, argv + k + 2,
+                    (size_t)(argc - k - 2) * sizeof *argv);
+            argc -= 2;
+            k--;
+        }
+    }
+    if (argc >= 2 && strcmp(argv[1], "inspect") == 0) {
+        return recover_inspect(argc - 2, argv + 2);
+    }
+    fprintf(stderr,
+            "usage: jaco recover inspect [--data-dir] DIR [DIR...]\n"
+            "(works on stopped nodes' data directories; no jacod "
+            "needed)\n");
+    return EXIT_USAGE;
+}
+
 static int audit_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -1283,6 +1479,9 @@ int main(int argc, char **argv)
     noun = argv[0];
     if (strcmp(noun, "audit") == 0) {
         return audit_cmd(argc, argv);
+    }
+    if (strcmp(noun, "recover") == 0) {
+        return recover_cmd(argc, argv);
     }
     /* Verbs with options of their own parse the global ones too. */
     if (argc > 1 && strcmp(noun, "node") == 0 &&

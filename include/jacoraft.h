@@ -573,6 +573,47 @@ struct jr_status {
 JR_API int jr_node_status(struct jr_node *node, struct jr_status **out);
 JR_API void jr_status_free(struct jr_status *status);
 
+/* ------------------------------------------------------------------------
+ * Recovery: on a stopped node's data directory, without starting it
+ * (jaco recover ...; jaco-recovery(7)).
+ * --------------------------------------------------------------------- */
+#define JR_RECOVERY_MAX_SERVERS 64
+
+struct jr_recovery_server {
+    uint64_t id;
+    char address[128];
+    int role; /* enum jr_role */
+};
+
+struct jr_recovery_info {
+    char data_dir[256];
+    uint64_t node_id;
+    char cluster_id[40];  /* "" when the node was never a member */
+    uint32_t incarnation; /* bumped by every forced recovery */
+    bool locked;          /* a running process holds the directory: the
+                             log was not read (fields below from files only) */
+    bool log_read;        /* first/last index and term are known */
+    uint64_t term;        /* current term (raft's persistent state) */
+    uint64_t voted_for;   /* 0: none */
+    uint64_t snapshot_index, snapshot_term; /* 0: no snapshot */
+    uint64_t first_index; /* first entry in the log (after the snapshot) */
+    uint64_t last_index, last_term; /* the log's last entry (or snapshot) */
+    uint64_t conf_index;            /* index of the configuration below */
+    unsigned n_servers;
+    struct jr_recovery_server servers[JR_RECOVERY_MAX_SERVERS];
+    bool peers_pending; /* raft/peers.json waits to be applied at start */
+};
+
+/* Read what a stopped node's data directory holds. Read-only, except that
+ * a torn tail of the last log segment is cut back as the next start would.
+ * A directory locked by a running node is reported (locked), with what its
+ * files say but not the log. Errors: JR_ENOTFOUND (no such directory, or no
+ * identity file: not a data directory), JR_ECORRUPT (a damaged file, named
+ * in err), JR_EIO, JR_ENOMEM. */
+JR_API int jr_recover_inspect(const char *data_dir,
+                              struct jr_recovery_info *info,
+                              struct jr_error *err);
+
 #ifdef __cplusplus
 }
 #endif
