@@ -25,6 +25,7 @@
 #include <jacoraft.h>
 
 #include "mp.h"
+#include "nodeid.h"
 #include "proto.h"
 
 #define EXIT_FAILED 1
@@ -73,6 +74,13 @@ static void usage(FILE *out)
             "with several,\n"
             "                                 which has the most recent log "
             "(no jacod needed)\n"
+            "  recover write-peers --data-dir DIR --peer NAME=HOST:PORT... "
+            "[--dry-run]\n"
+            "                                 force a configuration at the "
+            "next start\n"
+            "  recover force-new-cluster --data-dir DIR [--dry-run]\n"
+            "                                 a lone survivor becomes a "
+            "one-voter cluster\n"
             "  audit [--type T] [--since DURATION]\n"
             "                                 the audit log (DURATION: 90s, "
             "15m, 2h, 7d)\n"
@@ -508,7 +516,8 @@ static void note_uninitialised(const msgpack_object *res)
     if (!bool_of(res, "initialised") && !json_output) {
         fprintf(stderr,
                 "note: node %s is not initialised: it belongs to no cluster "
-                "yet\n",
+                "yet; join it with `jaco node join TOKEN` (a token from "
+                "`jaco node issue-join-token` on a member)\n",
                 str_of(res, "name"));
     }
 }
@@ -1018,6 +1027,116 @@ static int recover_inspect(int argc, char **argv)
     return failed ? EXIT_FAILED : 0;
 }
 
+/* NAME=HOST:PORT[,ROLE] or ID=HOST:PORT[,ROLE]: a name maps to jacod's
+ * id for it, digits are the id itself. */
+static int parse_peer_arg(char *arg, struct jr_recovery_server *s)
+{
+    char *eq = strchr(arg, '='), *comma, *end;
+    if (eq == NULL || eq == arg) {
+        return -1;
+    }
+    *eq = '\0';
+    if (strspn(arg, "0123456789") == strlen(arg)) {
+        errno = 0;
+        s->id = strtoull(arg, &end, 10);
+        if (errno != 0 || s->id == 0) {
+            return -1;
+        }
+    } else {
+        s->id = jd_node_id_of_name(arg);
+    }
+    comma = strchr(eq + 1, ',');
+    s->role = JR_ROLE_VOTER;
+    if (comma != NULL) {
+        *comma = '\0';
+        if (strcmp(comma + 1, "standby") == 0) {
+            s->role = JR_ROLE_STANDBY;
+        } else if (strcmp(comma + 1, "spare") == 0) {
+            s->role = JR_ROLE_SPARE;
+        } else if (strcmp(comma + 1, "voter") != 0) {
+            return -1;
+        }
+    }
+    if (strlen(eq + 1) >= sizeof s->address) {
+        return -1;
+    }
+    snprintf(s->address, sizeof s->address, "%s", eq + 1);
+    return 0;
+}
+
+/* write-peers and force-new-cluster. */
+static int recover_write(int argc, char **argv, bool force_new)
+{
+    struct jr_recovery_server servers[JR_RECOVERY_MAX_SERVERS];
+    const char *dir = NULL;
+    char text[16384];
+    struct jr_error err;
+    unsigned n = 0, flags = 0;
+    int k, rv;
+    const char *usage_text =
+        force_new ? "usage: jaco recover force-new-cluster --data-dir DIR "
+                    "[--dry-run]\n"
+                  : "usage: jaco recover write-peers --data-dir DIR --peer "
+                    "NAME=HOST:PORT[,ROLE] ... [--dry-run]\n";
+    for (k = 0; k < argc; k++) {
+        if (strcmp(argv[k], "--data-dir") == 0 && k + 1 < argc) {
+            dir = argv[++k];
+        } else if (strcmp(argv[k], "--dry-run") == 0) {
+            flags |= JR_RECOVER_DRY_RUN;
+        } else if (!force_new && strcmp(argv[k], "--peer") == 0 &&
+                   k + 1 < argc && n < JR_RECOVERY_MAX_SERVERS) {
+            if (parse_peer_arg(argv[++k], &servers[n]) != 0) {
+                fprintf(stderr,
+                        "jaco: --peer %s: want NAME=HOST:PORT or "
+                        "ID=HOST:PORT, optionally ,standby or ,spare\n",
+                        argv[k]);
+                return EXIT_USAGE;
+            }
+            n++;
+        } else if (strcmp(argv[k], "-h") == 0 ||
+                   strcmp(argv[k], "--help") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "jaco: unexpected argument %s\n%s", argv[k],
+                    usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    if (dir == NULL || (!force_new && n == 0)) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    memset(&err, 0, sizeof err);
+    text[0] = '\0';
+    rv = force_new
+             ? jr_recover_force_new_cluster(dir, flags, text, sizeof text, &err)
+             : jr_recover_write_peers(dir, servers, n, flags, text, sizeof text,
+                                      &err);
+    if (rv != 0) {
+        fprintf(stderr, "Error{code: %s, message: ", jr_err_slug(rv));
+        json_string(stderr, err.message, strlen(err.message));
+        fprintf(stderr, "}\n");
+        if (rv == JR_ELOCKED) {
+            fprintf(stderr,
+                    "hint: stop jacod on this host first "
+                    "(systemctl stop jacod)\n");
+        }
+        return EXIT_FAILED;
+    }
+    if ((flags & JR_RECOVER_DRY_RUN) != 0) {
+        printf("would write %s/raft/peers.json:\n%s\n", dir, text);
+    } else {
+        printf("wrote %s/raft/peers.json:\n%s\n", dir, text);
+        printf(
+            "At its next start the node forces this configuration, moves "
+            "to the next\nincarnation of its cluster and takes every "
+            "entry of its log as committed.\nGive every survivor an "
+            "identical file before starting any of them.\n");
+    }
+    return 0;
+}
+
 static int recover_cmd(int argc, char **argv)
 {
     int k;
@@ -1033,10 +1152,20 @@ static int recover_cmd(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "inspect") == 0) {
         return recover_inspect(argc - 2, argv + 2);
     }
+    if (argc >= 2 && strcmp(argv[1], "write-peers") == 0) {
+        return recover_write(argc - 2, argv + 2, false);
+    }
+    if (argc >= 2 && strcmp(argv[1], "force-new-cluster") == 0) {
+        return recover_write(argc - 2, argv + 2, true);
+    }
     fprintf(stderr,
             "usage: jaco recover inspect [--data-dir] DIR [DIR...]\n"
-            "(works on stopped nodes' data directories; no jacod "
-            "needed)\n");
+            "       jaco recover write-peers --data-dir DIR --peer "
+            "NAME=HOST:PORT[,ROLE] ... [--dry-run]\n"
+            "       jaco recover force-new-cluster --data-dir DIR "
+            "[--dry-run]\n"
+            "(on stopped nodes' data directories; no jacod needed; see "
+            "jaco-recovery(7))\n");
     return EXIT_USAGE;
 }
 

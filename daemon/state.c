@@ -309,16 +309,6 @@ int jd_cmd_remove(uint64_t id,
     return sbuf_out(&sb, buf, len);
 }
 
-uint64_t jd_node_id_of_name(const char *name)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *name != '\0'; name++) {
-        h ^= (unsigned char)*name;
-        h *= 0x100000001b3ull;
-    }
-    return h != 0 ? h : 1;
-}
-
 /* ---- apply ---- */
 
 static int result_error(void **result, size_t *result_len, const char *fmt, ...)

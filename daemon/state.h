@@ -10,6 +10,7 @@
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "nodeid.h"
 
 enum jd_node_status {
     JD_NODE_STATUS_UNKNOWN = 0, /* a member not yet observed by a leader */
@@ -92,11 +93,6 @@ int jd_cmd_remove(uint64_t id,
                   int64_t now_ms,
                   char **buf,
                   size_t *len);
-
-/* A node's id: FNV-1a of its name (never 0), so that every host computes
- * the same ids from an --initial-cluster list, and a joining host's id
- * follows from its name. */
-uint64_t jd_node_id_of_name(const char *name);
 
 /* A command's result as the FSM hands it back through jr_apply: "" on
  * success, else "<code>: <message>" with a stable code (not_found,

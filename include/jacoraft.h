@@ -614,6 +614,36 @@ JR_API int jr_recover_inspect(const char *data_dir,
                               struct jr_recovery_info *info,
                               struct jr_error *err);
 
+/* Write raft/peers.json into a stopped node's data directory: the
+ * configuration the node forces at its next start (every survivor gets an
+ * identical file; see jaco-recovery(7)). The servers are validated first
+ * (unique ids and addresses, at least one voter, this node among them);
+ * nothing is written when they are not, nor with JR_RECOVER_DRY_RUN. A
+ * file already there is copied aside first (peers.json.replaced-<time>).
+ * The file's text is copied into text (text_size bytes, may be NULL).
+ * Ingesting it at start implicitly commits every entry of the node's log
+ * and moves the node to the next incarnation of its cluster, so that a
+ * node left out of the recovery can never rejoin unnoticed.
+ * Errors: JR_EINVAL (with the problem named), JR_ELOCKED (a node runs on
+ * the directory), JR_ENOTFOUND (not a data directory), JR_EIO. */
+#define JR_RECOVER_DRY_RUN 1u
+JR_API int jr_recover_write_peers(const char *data_dir,
+                                  const struct jr_recovery_server *servers,
+                                  unsigned n,
+                                  unsigned flags,
+                                  char *text,
+                                  size_t text_size,
+                                  struct jr_error *err);
+
+/* Make a lone survivor a single-voter cluster that keeps its data: writes
+ * a peers.json naming only this node (at the address its last
+ * configuration gives it) as voter. Same flags and errors. */
+JR_API int jr_recover_force_new_cluster(const char *data_dir,
+                                        unsigned flags,
+                                        char *text,
+                                        size_t text_size,
+                                        struct jr_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -337,6 +337,9 @@ void *jr__libstate_token_cmd(const unsigned char nonce[16],
                              uint64_t now_ms,
                              size_t *len);
 
+/* recover.c: apply raft/peers.json, if any, before raft starts. */
+int jr__recover_ingest(struct jr_node *n, struct jr_error *err);
+
 /* reconcile.c: the leader keeps the voter set at its target. */
 void jr__reconciler_tick(struct jr_node *n);
 struct jr_peer_detail;

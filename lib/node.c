@@ -803,6 +803,12 @@ int jr_node_start(struct jr_node *n, struct jr_error *err)
     if (n->started) {
         return jr__error_set(err, JR_ESTATE, "start: already started");
     }
+    /* A forced configuration (raft/peers.json) goes into the log before
+     * raft loads it. */
+    rv = jr__recover_ingest(n, err);
+    if (rv != 0) {
+        return rv;
+    }
     ctx.n = n;
     jr__waiter_init(&ctx.w);
     rv = uv_thread_create(&n->thread, loop_main, &ctx);

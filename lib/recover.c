@@ -2,6 +2,7 @@
  * starting the node (jr_recover_inspect; jaco recover inspect), so that an
  * operator who lost a majority can tell which survivor has the most recent
  * log before forcing a configuration on them. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,11 +10,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jr_internal.h"
 #include "logstore.h"
 #include "metastore.h"
+#include "peers.h"
 #include "snapstore.h"
 
 #define SEGMENT_SIZE (8u << 20) /* as io.c: only used to open the store */
@@ -254,5 +257,261 @@ out:
     if (lock_fd >= 0) {
         close(lock_fd);
     }
+    return rv;
+}
+
+/* ---- peers.json: forcing a configuration at start ---- */
+
+/* The steps, each safe to repeat after a crash:
+ *   1. validate raft/peers.json (a bad file stops the start, untouched);
+ *   2. rename it to peers.json.applying-<incarnation>, the incarnation it
+ *      gives this node (current + 1): the name carries the decision;
+ *   3. store that incarnation in the identity file (set, not bumped);
+ *   4. append the configuration to the log (raft_recover; twice is
+ *      harmless: the last configuration wins);
+ *   5. rename the file to peers.json.applied-<incarnation>, kept so that the
+ *      operator can see what was applied.
+ * A start that finds peers.json.applying-N resumes at step 3. */
+#define PEERS_FILE "peers.json"
+#define APPLYING "peers.json.applying-"
+#define APPLIED "peers.json.applied-"
+
+static int find_applying(const char *raft_dir, char *name, size_t size)
+{
+    DIR *d = opendir(raft_dir);
+    struct dirent *e;
+    int found = 0;
+    if (d == NULL) {
+        return 0;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, APPLYING, strlen(APPLYING)) == 0) {
+            (void)snprintf(name, size, "%s", e->d_name);
+            found = 1;
+            break;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+int jr__recover_ingest(struct jr_node *n, struct jr_error *err)
+{
+    struct jr__peers peers;
+    struct raft_configuration conf;
+    struct jr__meta meta;
+    char path[4096], applying[4096], applied[4096], name[256];
+    char msg[JR_ERRMSG_SIZE];
+    unsigned long incarnation;
+    int rv, e;
+
+    (void)snprintf(path, sizeof path, "%s/%s", n->raft_dir, PEERS_FILE);
+    if (find_applying(n->raft_dir, name, sizeof name)) {
+        incarnation = strtoul(name + strlen(APPLYING), NULL, 10);
+        (void)snprintf(applying, sizeof applying, "%s/%s", n->raft_dir, name);
+        jr__warnf(n,
+                  "resuming the forced recovery from %s interrupted by a "
+                  "crash",
+                  applying);
+    } else {
+        rv = jr__peers_read_file(path, &peers, msg);
+        if (rv == JR_ENOTFOUND) {
+            return 0;
+        }
+        if (rv == 0) {
+            rv = jr__peers_validate(&peers, n->cfg.id, path, msg);
+        }
+        if (rv != 0) {
+            return jr__error_set(err, rv,
+                                 "%s; refusing to start (the file and the "
+                                 "data directory are untouched: fix the file "
+                                 "or remove it)",
+                                 msg);
+        }
+        incarnation = (unsigned long)n->meta.incarnation + 1;
+        (void)snprintf(applying, sizeof applying, "%s/%s%lu", n->raft_dir,
+                       APPLYING, incarnation);
+        if (rename(path, applying) != 0 ||
+            (e = jr__fsync_dir(n->raft_dir)) != 0) {
+            return jr__error_set(err, jr__err_from_errno(errno),
+                                 "forced recovery: rename %s: %s", path,
+                                 strerror(errno));
+        }
+        jr__warnf(n,
+                  "forced recovery: applying %s: %u server(s); this node "
+                  "moves to incarnation %lu of cluster %s",
+                  path, peers.n, incarnation, n->cluster_id);
+    }
+    rv = jr__peers_read_file(applying, &peers, msg);
+    if (rv == 0) {
+        rv = jr__peers_validate(&peers, n->cfg.id, applying, msg);
+    }
+    if (rv != 0) {
+        return jr__error_set(err, rv, "forced recovery: %s", msg);
+    }
+    meta = n->meta;
+    meta.incarnation = (uint32_t)incarnation;
+    rv = jr__meta_store(n->data_dir, &meta, err);
+    if (rv != 0) {
+        return rv;
+    }
+    uv_mutex_lock(&n->mutex);
+    n->meta = meta;
+    uv_mutex_unlock(&n->mutex);
+    raft_configuration_init(&conf);
+    rv = jr__peers_to_configuration(&peers, &conf);
+    if (rv == 0) {
+        rv = raft_recover(&n->raft, &conf);
+        if (rv != 0) {
+            rv = jr__error_set(err, jr__err_from_raft(rv),
+                               "forced recovery: append the configuration: "
+                               "%s",
+                               raft_errmsg(&n->raft));
+        }
+    } else {
+        rv = jr__error_set(err, rv, "forced recovery: out of memory");
+    }
+    raft_configuration_close(&conf);
+    if (rv != 0) {
+        return rv;
+    }
+    (void)snprintf(applied, sizeof applied, "%s/%s%lu", n->raft_dir, APPLIED,
+                   incarnation);
+    if (rename(applying, applied) != 0) {
+        return jr__error_set(err, jr__err_from_errno(errno),
+                             "forced recovery: rename %s: %s", applying,
+                             strerror(errno));
+    }
+    (void)jr__fsync_dir(n->raft_dir);
+    jr__warnf(n,
+              "forced recovery done: the configuration of %s is in the log "
+              "(every entry of this node's log is now taken as committed); "
+              "the file is kept as %s",
+              path, applied);
+    return 0;
+}
+
+/* ---- writing peers.json (offline) ---- */
+
+int jr_recover_write_peers(const char *dir,
+                           const struct jr_recovery_server *servers,
+                           unsigned n,
+                           unsigned flags,
+                           char *text,
+                           size_t text_size,
+                           struct jr_error *err)
+{
+    struct jr__peers peers;
+    struct jr__meta meta;
+    char path[4096], aside[4200], msg[JR_ERRMSG_SIZE], *json = NULL;
+    size_t json_len = 0;
+    unsigned i;
+    int lock_fd = -1, rv;
+
+    if (dir == NULL || servers == NULL || n == 0 || n > JR__PEERS_MAX) {
+        return jr__error_set(err, JR_EINVAL,
+                             "write peers: between 1 and %d servers",
+                             JR__PEERS_MAX);
+    }
+    rv = jr__meta_load(dir, &meta, err);
+    if (rv == JR_ENOTFOUND) {
+        return jr__error_set(err, JR_ENOTFOUND,
+                             "%s is not a jacoraft data directory (no "
+                             "identity file)",
+                             dir);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    memset(&peers, 0, sizeof peers);
+    for (i = 0; i < n; i++) {
+        struct jr__peer *p = &peers.p[i];
+        p->id = servers[i].id;
+        (void)snprintf(p->address, sizeof p->address, "%s", servers[i].address);
+        p->role = servers[i].role == JR_ROLE_VOTER     ? RAFT_VOTER
+                  : servers[i].role == JR_ROLE_STANDBY ? RAFT_STANDBY
+                                                       : RAFT_SPARE;
+    }
+    peers.n = n;
+    (void)snprintf(path, sizeof path, "%s/raft/%s", dir, PEERS_FILE);
+    rv = jr__peers_validate(&peers, meta.node_id, path, msg);
+    if (rv != 0) {
+        return jr__error_set(err, rv, "%s", msg);
+    }
+    rv = jr__peers_format(&peers, &json, &json_len);
+    if (rv != 0) {
+        return jr__error_set(err, rv, "write peers: out of memory");
+    }
+    if (text != NULL && text_size > 0) {
+        (void)snprintf(text, text_size, "%s", json);
+    }
+    free(json);
+    if ((flags & JR_RECOVER_DRY_RUN) != 0) {
+        return 0;
+    }
+    /* The lock keeps a node from starting while we write. */
+    rv = jr__datadir_lock(dir, &lock_fd, err);
+    if (rv != 0) {
+        return rv;
+    }
+    if (access(path, F_OK) == 0) {
+        (void)snprintf(aside, sizeof aside, "%s.replaced-%ld", path,
+                       (long)time(NULL));
+        if (rename(path, aside) != 0) {
+            rv = jr__error_set(err, jr__err_from_errno(errno),
+                               "write peers: move %s aside: %s", path,
+                               strerror(errno));
+            goto out;
+        }
+    }
+    rv = jr__peers_write_file(path, &peers, msg);
+    if (rv != 0) {
+        rv = jr__error_set(err, rv, "%s", msg);
+    }
+out:
+    jr__datadir_unlock(lock_fd);
+    return rv;
+}
+
+int jr_recover_force_new_cluster(const char *dir,
+                                 unsigned flags,
+                                 char *text,
+                                 size_t text_size,
+                                 struct jr_error *err)
+{
+    struct jr_recovery_info *info = calloc(1, sizeof *info);
+    struct jr_recovery_server self;
+    unsigned i;
+    int rv;
+    if (info == NULL) {
+        return jr__error_set(err, JR_ENOMEM, "out of memory");
+    }
+    rv = jr_recover_inspect(dir, info, err);
+    if (rv == 0 && info->locked) {
+        rv = jr__error_set(err, JR_ELOCKED,
+                           "data directory %s is locked by a running node: "
+                           "stop it first",
+                           dir);
+    }
+    if (rv == 0) {
+        for (i = 0; i < info->n_servers; i++) {
+            if (info->servers[i].id == info->node_id) {
+                break;
+            }
+        }
+        if (i == info->n_servers) {
+            rv = jr__error_set(err, JR_ESTATE,
+                               "node %llu is not in the last configuration "
+                               "of %s: it cannot tell its own address; use "
+                               "write-peers with an explicit address",
+                               (unsigned long long)info->node_id, dir);
+        } else {
+            self = info->servers[i];
+            self.role = JR_ROLE_VOTER;
+            rv = jr_recover_write_peers(dir, &self, 1, flags, text, text_size,
+                                        err);
+        }
+    }
+    free(info);
     return rv;
 }

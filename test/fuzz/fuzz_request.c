@@ -11,7 +11,8 @@
  * fresh state, which must snapshot to the same bytes; and as a snapshot
  * restored through the library's own reader (lib/fsm.c builds it), then
  * queried and written to.
- * fuzz-sources: lib daemon/mp.c daemon/proto.c daemon/state.c */
+ * fuzz-sources: lib daemon/mp.c daemon/proto.c daemon/state.c daemon/nodeid.c
+ */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,7 @@ static char *snapshot(struct jd_state *s, size_t *len)
         raft_free(bufs[i].base);
     }
     raft_free(bufs);
+    jr__libstate_free(n);
     free(n);
     *len = total;
     return out;
@@ -158,6 +160,7 @@ static int restore(struct jd_state *s, const void *data, size_t len)
     if (rv != 0) {
         raft_free(buf.base);
     }
+    jr__libstate_free(n);
     free(n);
     return rv;
 }
