@@ -18,5 +18,6 @@ Suite *logstore_suite(void);
 Suite *config_suite(void);
 Suite *state_suite(void);
 Suite *reconcile_suite(void);
+Suite *peers_suite(void);
 
 #endif
