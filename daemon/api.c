@@ -125,8 +125,14 @@ static void op_status(const struct jd_ctx *ctx,
         }
     }
     jd_reply_ok(reply, &pk);
-    msgpack_pack_map(&pk, 16);
+    msgpack_pack_map(&pk, 17);
     jd_mp_kv_str(&pk, "name", ctx->name);
+    jd_mp_key(&pk, "data_dir_lost");
+    if (st->data_dir_lost) {
+        msgpack_pack_true(&pk);
+    } else {
+        msgpack_pack_false(&pk);
+    }
     jd_mp_key(&pk, "auth_failures");
     msgpack_pack_uint64(&pk, st->auth_failures);
     jd_mp_key(&pk, "id");

@@ -579,6 +579,13 @@ static int cluster_status(void)
     printf("Commit:   %" PRIu64 "\n", u64_of(res, "commit_index"));
     printf("Health:   %s (as seen from %s)\n", str_of(res, "health"),
            str_of(res, "name"));
+    if (bool_of(res, "data_dir_lost")) {
+        printf(
+            "DATA DIRECTORY LOST: %s's data directory was removed or "
+            "replaced while it runs;\n          stop it, wipe it and "
+            "join it again (see jaco-recovery(7))\n",
+            str_of(res, "name"));
+    }
     if (u64_of(res, "auth_failures") > 0) {
         printf("Refused:  %" PRIu64
                " peer connections since start (wrong cluster, secret or "

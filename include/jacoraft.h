@@ -565,6 +565,10 @@ struct jr_status {
     /* n_peers entries, in the order of peers: what the voter-set policy
      * says of each member (on the leader; elsewhere just the role). */
     struct jr_peer_detail *details;
+    /* The data directory was removed or replaced underneath the running
+     * node (checked every 2 s): what it stores now is lost at the next
+     * start. */
+    bool data_dir_lost;
 };
 
 /* Snapshot of the node's state; free with jr_status_free(). Errors:

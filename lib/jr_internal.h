@@ -251,6 +251,8 @@ struct jr_node {
     struct jr__rc_req *rc_reqp;
     bool rc_inflight;
     uint64_t rc_next_ms;
+    uint64_t datadir_checked_at, datadir_ino; /* node.c: removed dir? */
+    bool datadir_lost;
     uint64_t leaving_id;    /* admin.c: a graceful removal wants it out */
     uint64_t leaving_until; /* loop time the mark lapses */
 

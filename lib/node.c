@@ -318,11 +318,48 @@ static void commit_noop(struct jr_node *n)
     }
 }
 
+/* A data directory removed (or its identity file replaced) underneath a
+ * running node: every write it acknowledges from now on would be lost at
+ * the next start, so say so loudly and in the status. Checked every few
+ * seconds by inode, which also catches a directory moved away. */
+#define DATADIR_CHECK_MS 2000
+
+static void check_datadir(struct jr_node *n)
+{
+    char path[4096];
+    struct stat st;
+    bool lost;
+    uint64_t now = jr__now(n);
+    if (now < n->datadir_checked_at + DATADIR_CHECK_MS) {
+        return;
+    }
+    n->datadir_checked_at = now;
+    (void)snprintf(path, sizeof path, "%s/jacoraft.id", n->data_dir);
+    lost = stat(path, &st) != 0 ||
+           (n->datadir_ino != 0 && (uint64_t)st.st_ino != n->datadir_ino);
+    if (!lost && n->datadir_ino == 0) {
+        n->datadir_ino = (uint64_t)st.st_ino;
+    }
+    if (lost && !n->datadir_lost) {
+        jr__errorf(n,
+                   "the data directory %s was removed or replaced while this "
+                   "node runs: its state is no longer on disk and what it "
+                   "stores from now on is lost at the next start; stop this "
+                   "node, then wipe the directory and join it again with a "
+                   "token (see jaco-recovery(7))",
+                   n->data_dir);
+    } else if (!lost && n->datadir_lost) {
+        jr__warnf(n, "the data directory %s is back", n->data_dir);
+    }
+    n->datadir_lost = lost;
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct jr_node *n = t->data;
     raft_id leader;
     const char *address;
+    check_datadir(n);
     jr__sweep(n);
     jr__rpc_tick(n);
     jr__reconciler_tick(n);

@@ -56,6 +56,7 @@ static void fill(struct jr_node *n, struct jr_status *st)
     st->loop_busy_max_us = n->loop_busy_max_ns / 1000;
     st->loop_slow_turns = n->loop_slow_turns;
     st->auth_failures = n->auth_failures;
+    st->data_dir_lost = n->datadir_lost;
     st->health = jr__health(n, why);
     if (st->health == JR_ESTATE) {
         st->health = 0;

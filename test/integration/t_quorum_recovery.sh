@@ -128,6 +128,20 @@ wait_leader "$s1" >/dev/null
 kv "$s1" put alone yes >/dev/null || fail "a write on the lone survivor"
 "$KVLOAD" --servers "${CLIENT[$s1]}" --verify "$WORK/acked" >/dev/null || fail "the lone survivor lost writes"
 grep -q '^incarnation 2' "$WORK/n$s1/jacoraft.id" || fail "incarnation not bumped again"
+# A data directory moved away underneath the running node is reported.
+mv "$WORK/n$s1" "$WORK/n$s1.moved"
+deadline=$((SECONDS + 10))
+until kv "$s1" status --json | grep -q '"data_dir_lost":true'; do
+    ((SECONDS < deadline)) || fail "a removed data directory was not reported"
+    sleep 0.5
+done
+grep -q "was removed or replaced while this node runs" "$WORK/log$s1" || fail "no log line for the removed directory"
+mv "$WORK/n$s1.moved" "$WORK/n$s1"
+deadline=$((SECONDS + 10))
+until kv "$s1" status --json | grep -q '"data_dir_lost":false'; do
+    ((SECONDS < deadline)) || fail "the data directory's return was not noticed"
+    sleep 0.5
+done
 # A locked directory is refused.
 set +e
 "$JACO" recover force-new-cluster --data-dir "$WORK/n$s1" 2>"$WORK/err"
