@@ -466,6 +466,11 @@ static void append_finish(struct append_req *a, int status)
     if (leader) {
         n->leader_appends--;
     }
+    if (leader && (status == JR_ENOSPACE || status == JR_EIO)) {
+        /* A leader that cannot write its log hands leadership over (next
+         * tick, outside raft's callbacks): a healthy voter can go on. */
+        n->disk_failed = status;
+    }
     cb(req, raft_code(status));
     if (leader && n->leader_appends == 0) {
         jr__appends_drained(n);

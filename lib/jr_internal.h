@@ -253,6 +253,8 @@ struct jr_node {
     uint64_t rc_next_ms;
     uint64_t datadir_checked_at, datadir_ino; /* node.c: removed dir? */
     bool datadir_lost;
+    int disk_failed; /* io.c: a leader's append failed (JR_ENOSPACE...) */
+    struct raft_transfer disk_transfer;
     uint64_t leaving_id;    /* admin.c: a graceful removal wants it out */
     uint64_t leaving_until; /* loop time the mark lapses */
 

@@ -354,12 +354,41 @@ static void check_datadir(struct jr_node *n)
     n->datadir_lost = lost;
 }
 
+static void disk_transfer_cb(struct raft_transfer *req)
+{
+    (void)req;
+}
+
+/* A leader whose log writes fail with no space or an I/O error steps
+ * down: it hands leadership to a caught-up voter if there is one. A lone
+ * voter keeps leading (nobody else could) and its writes keep failing with
+ * no_space until space is back. */
+static void step_down_if_disk_failed(struct jr_node *n)
+{
+    int failed = n->disk_failed;
+    int rv;
+    n->disk_failed = 0;
+    if (failed == 0 || n->raft.state != RAFT_LEADER ||
+        n->raft.transfer != NULL || n->transferring || n->stopping) {
+        return;
+    }
+    n->disk_transfer.data = n;
+    rv = raft_transfer(&n->raft, &n->disk_transfer, 0, disk_transfer_cb);
+    if (rv == 0) {
+        jr__warnf(n,
+                  "this leader cannot write its log (%s): handing leadership "
+                  "to another voter",
+                  jr_strerror(failed));
+    }
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct jr_node *n = t->data;
     raft_id leader;
     const char *address;
     check_datadir(n);
+    step_down_if_disk_failed(n);
     jr__sweep(n);
     jr__rpc_tick(n);
     jr__reconciler_tick(n);
