@@ -981,12 +981,19 @@ int jr_node_join_token(struct jr_node *n,
         bool retry = false;
         for (i = 0; i < t.n_addresses; i++) {
             const char *via = t.addresses[i];
+            if (strcmp(via, n->address) == 0) {
+                continue; /* a wiped member rejoining: not itself */
+            }
             rv = present_token(n, via, payload, payload_len, mac, deadline,
                                hint, &last);
             if (rv == JR_ENOLEADER && hint[0] != '\0' &&
                 strcmp(hint, via) != 0) {
-                rv = present_token(n, hint, payload, payload_len, mac, deadline,
-                                   hint, &last);
+                /* A follower named the leader: ask it (a copy: the call
+                 * rewrites hint). */
+                char leader[256];
+                (void)snprintf(leader, sizeof leader, "%s", hint);
+                rv = present_token(n, leader, payload, payload_len, mac,
+                                   deadline, hint, &last);
             }
             if (rv == 0) {
                 break;
@@ -1014,10 +1021,18 @@ int jr_node_join_token(struct jr_node *n,
     }
     sodium_memzero(mac, sizeof mac);
     sodium_memzero(msg, sizeof msg);
-    /* Now a holder of the secret: the ordinary, authenticated join. */
+    /* Now a holder of the secret: the ordinary, authenticated join,
+     * through each listed member in turn (a few seconds each), skipping
+     * this node's own address. */
     for (i = 0;; i = (i + 1) % t.n_addresses) {
-        rv = join_as_member(n, t.addresses[i], deadline, err);
-        if (rv != JR_ECONNECT || uv_hrtime() / 1000000 + 200 >= deadline) {
+        uint64_t now = uv_hrtime() / 1000000;
+        uint64_t turn = now + 3000 < deadline ? now + 3000 : deadline;
+        if (strcmp(t.addresses[i], n->address) == 0 && t.n_addresses > 1) {
+            continue;
+        }
+        rv = join_as_member(n, t.addresses[i], turn, err);
+        if (rv == 0 || (rv != JR_ECONNECT && rv != JR_ETIMEDOUT) ||
+            uv_hrtime() / 1000000 + 200 >= deadline) {
             return rv;
         }
     }

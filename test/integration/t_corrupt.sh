@@ -1,0 +1,63 @@
+#!/bin/bash
+# Disk corruption (jaco-recovery(7), DISK CORRUPTION): a bit flipped in a
+# stopped follower's log segment or snapshot stops its start with the file,
+# the offset and the remedy; nothing is changed on disk; the remedy (wipe
+# the data directory, join again with a token) brings it back with every
+# acknowledged write.
+. "$(dirname "$0")/lib.sh"
+
+alloc_nodes 3
+start_cluster --snapshot-threshold 1000 --snapshot-trailing 200
+for i in 1 2 3; do wait_client "$i"; done
+leader=$(wait_leader 1 2 3)
+"$KVLOAD" --servers "${CLIENT[$leader]}" --inflight 16 --count 3000 --prefix c- \
+    --ack-file "$WORK/acked" >/dev/null || fail "writes"
+victim=$((leader % 3 + 1))
+wait_applied "$victim" "$(status_field "$leader" commit_index)"
+stop_node "$victim"
+
+flip() { # flip FILE OFFSET: invert one byte in place
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+try_start() { # try_start WHAT PATTERN...: the start must fail, naming them
+    local what=$1 p
+    shift
+    if timeout 30 "$KVSTORE" serve --id "$victim" --address "${PEER[$victim]}" \
+        --client "${CLIENT[$victim]}" --data-dir "$WORK/n$victim" >"$WORK/out" 2>&1; then
+        fail "started with a $what"
+    fi
+    for p in "$@"; do
+        grep -q -- "$p" "$WORK/out" || fail "$what: no \"$p\" in: $(cat "$WORK/out")"
+    done
+}
+
+# A segment: flip a byte inside its first record.
+seg=$(ls "$WORK/n$victim/raft/" | grep '^seg-' | head -n 1)
+[ -n "$seg" ] || fail "no log segment in $WORK/n$victim/raft"
+cp "$WORK/n$victim/raft/$seg" "$WORK/seg.orig"
+flip "$WORK/n$victim/raft/$seg" 100
+cp "$WORK/n$victim/raft/$seg" "$WORK/seg.flipped"
+try_start "bit-flipped segment" "$seg" "offset" "wipe the data directory"
+cmp -s "$WORK/n$victim/raft/$seg" "$WORK/seg.flipped" || fail "the failed start changed the segment"
+cp "$WORK/seg.orig" "$WORK/n$victim/raft/$seg"
+log "a flipped segment byte is named: $(grep -o 'seg-[^ ]*' "$WORK/out" | head -n 1)"
+
+# A snapshot: flip a byte in the middle of the newest one.
+snap=$(ls "$WORK/n$victim/raft/" | grep '^snapshot-' | sort -t- -k3 -n | tail -n 1)
+[ -n "$snap" ] || fail "no snapshot in $WORK/n$victim/raft"
+size=$(stat -c %s "$WORK/n$victim/raft/$snap")
+flip "$WORK/n$victim/raft/$snap" $((size / 2))
+try_start "bit-flipped snapshot" "$snap"
+log "a flipped snapshot byte is named"
+
+# The remedy: wipe the directory and join again with a token.
+rm -rf "$WORK/n$victim"
+start_node "$victim" --join-token "$(kv "$leader" token 600)"
+wait_client "$victim"
+kv "$leader" put after-rejoin yes >/dev/null || fail "write after the rejoin"
+wait_applied "$victim" "$(status_field "$leader" commit_index)"
+"$KVLOAD" --servers "${CLIENT[$victim]}" --verify "$WORK/acked" >&2 ||
+    fail "the rejoined node misses acknowledged writes"
+log "ok"
