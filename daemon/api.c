@@ -125,8 +125,10 @@ static void op_status(const struct jd_ctx *ctx,
         }
     }
     jd_reply_ok(reply, &pk);
-    msgpack_pack_map(&pk, 17);
+    msgpack_pack_map(&pk, 18);
     jd_mp_kv_str(&pk, "name", ctx->name);
+    jd_mp_kv_str(&pk, "disk",
+                 st->disk_error == 0 ? "ok" : jr_err_slug(st->disk_error));
     jd_mp_key(&pk, "data_dir_lost");
     if (st->data_dir_lost) {
         msgpack_pack_true(&pk);

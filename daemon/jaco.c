@@ -579,6 +579,13 @@ static int cluster_status(void)
     printf("Commit:   %" PRIu64 "\n", u64_of(res, "commit_index"));
     printf("Health:   %s (as seen from %s)\n", str_of(res, "health"),
            str_of(res, "name"));
+    if (strcmp(str_of(res, "disk"), "ok") != 0 &&
+        str_of(res, "disk")[0] != '\0') {
+        printf(
+            "Disk:     %s: %s cannot write its log (see jaco-recovery(7), "
+            "DISK FULL)\n",
+            str_of(res, "disk"), str_of(res, "name"));
+    }
     if (bool_of(res, "data_dir_lost")) {
         printf(
             "DATA DIRECTORY LOST: %s's data directory was removed or "

@@ -569,6 +569,10 @@ struct jr_status {
      * node (checked every 2 s): what it stores now is lost at the next
      * start. */
     bool data_dir_lost;
+    /* JR_ENOSPACE ("no_space") or JR_EIO while this node cannot write its
+     * log: a follower keeps the leader's entries and retries every second,
+     * a leader hands leadership over; 0 once writes succeed again. */
+    int disk_error;
 };
 
 /* Snapshot of the node's state; free with jr_status_free(). Errors:

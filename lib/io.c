@@ -33,6 +33,14 @@ static struct io_state *state_of(struct raft_io *io)
     return ((struct jr_node *)io->impl)->io_state;
 }
 
+int jr__io_disk_error(struct jr_node *n)
+{
+    int held = n->io_state != NULL && n->io_state->log != NULL
+                   ? jr__logstore_held_error(n->io_state->log)
+                   : 0;
+    return held != 0 ? held : n->append_error;
+}
+
 static int raft_code(int jr_code)
 {
     switch (jr_code) {
@@ -470,6 +478,9 @@ static void append_finish(struct append_req *a, int status)
         /* A leader that cannot write its log hands leadership over (next
          * tick, outside raft's callbacks): a healthy voter can go on. */
         n->disk_failed = status;
+    }
+    if (status == 0 || status == JR_ENOSPACE || status == JR_EIO) {
+        n->append_error = status;
     }
     cb(req, raft_code(status));
     if (leader && n->leader_appends == 0) {

@@ -253,7 +253,8 @@ struct jr_node {
     uint64_t rc_next_ms;
     uint64_t datadir_checked_at, datadir_ino; /* node.c: removed dir? */
     bool datadir_lost;
-    int disk_failed; /* io.c: a leader's append failed (JR_ENOSPACE...) */
+    int disk_failed;  /* io.c: a leader's append failed (JR_ENOSPACE...) */
+    int append_error; /* io.c: the last append's outcome, if a disk error */
     struct raft_transfer disk_transfer;
     uint64_t leaving_id;    /* admin.c: a graceful removal wants it out */
     uint64_t leaving_until; /* loop time the mark lapses */
@@ -370,6 +371,9 @@ const char *jr__contact_name_of(struct jr_node *n, uint64_t id);
 /* io.c: set up the raft_io backend and its wrapper. */
 int jr__io_init(struct jr_node *n, struct jr_error *err);
 void jr__io_close(struct jr_node *n);
+/* JR_ENOSPACE or JR_EIO while the log cannot be written (a follower
+ * holding its entries, or the last append failed); 0 otherwise. */
+int jr__io_disk_error(struct jr_node *n);
 /* node.c: close raft now, or once the leader's appends are done; io.c
  * reports when the last one has completed. */
 void jr__close_raft(struct jr_node *n);

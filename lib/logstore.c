@@ -133,6 +133,7 @@ struct jr__logstore {
     queue done;     /* finished, not yet delivered on the loop */
     bool abort;     /* open failed after the writer started */
     bool hold;      /* a full or failing disk holds requests (see hold_wait) */
+    int held_err;   /* the error a held write waits out; 0 when writing */
     bool closing_w; /* close submitted: holding stops */
     uv_thread_t thread;
 
@@ -864,6 +865,7 @@ static bool hold_wait(struct jr__logstore *s, int err, unsigned *tries)
     (*tries)++;
     deadline = uv_hrtime() + (uint64_t)HOLD_RETRY_MS * 1000000u;
     uv_mutex_lock(&s->mutex);
+    s->held_err = err;
     while (s->hold && !s->closing_w && !s->abort) {
         uint64_t now = uv_hrtime();
         if (now >= deadline ||
@@ -916,6 +918,11 @@ static void appends_run(struct jr__logstore *s, queue *run)
         }
         if (rv != 0 && hold_wait(s, rv, &tries)) {
             goto again;
+        }
+        if (rv == 0 && tries > 0) {
+            uv_mutex_lock(&s->mutex);
+            s->held_err = 0; /* written after all: the disk is back */
+            uv_mutex_unlock(&s->mutex);
         }
         for (; q != end; q = QUEUE_NEXT(q)) {
             r = QUEUE_DATA(q, struct req, link);
@@ -2013,6 +2020,15 @@ void jr__logstore_compact(struct jr__logstore *s, uint64_t index)
         return;
     }
     submit(s, r);
+}
+
+int jr__logstore_held_error(struct jr__logstore *s)
+{
+    int err;
+    uv_mutex_lock(&s->mutex);
+    err = s->held_err;
+    uv_mutex_unlock(&s->mutex);
+    return err;
 }
 
 void jr__logstore_hold(struct jr__logstore *s, bool hold)

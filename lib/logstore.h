@@ -96,6 +96,10 @@ void jr__logstore_compact(struct jr__logstore *s, uint64_t index);
  * after a failure. Loop thread. */
 void jr__logstore_hold(struct jr__logstore *s, bool hold);
 
+/* While hold mode waits out a failing write: JR_ENOSPACE or JR_EIO; 0
+ * once a write succeeds again. Any thread. */
+int jr__logstore_held_error(struct jr__logstore *s);
+
 /* Replace the whole log with nothing and set the next index to
  * start_index (after a snapshot install from the leader, the log is
  * discarded). Ordered like truncate. cb may be NULL. */

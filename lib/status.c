@@ -57,6 +57,7 @@ static void fill(struct jr_node *n, struct jr_status *st)
     st->loop_slow_turns = n->loop_slow_turns;
     st->auth_failures = n->auth_failures;
     st->data_dir_lost = n->datadir_lost;
+    st->disk_error = jr__io_disk_error(n);
     st->health = jr__health(n, why);
     if (st->health == JR_ESTATE) {
         st->health = 0;

@@ -40,11 +40,13 @@ applied3=$(status_field 3 applied_index)
 [ "$applied3" -lt "$commit" ] ||
     fail "the follower applied everything on a full disk ($applied3 >= $commit)"
 log "node 3 stuck at $applied3 of $commit with a full disk"
+assert_eq "$(status_field 3 disk)" no_space "node 3's disk in its status"
 
 mount -o remount,size=256m "$WORK/n3"
 t0=$SECONDS
 wait_applied 3 "$commit"
 log "node 3 caught up $((SECONDS - t0)) s after the tmpfs grew"
+assert_eq "$(status_field 3 disk)" ok "node 3's disk in its status after it grew"
 "$KVLOAD" --servers "${CLIENT[3]}" --verify "$WORK/acked" >&2 ||
     fail "the follower misses acknowledged writes after catching up"
 # And it keeps them over a restart.
