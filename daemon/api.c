@@ -9,6 +9,7 @@
  *   cluster.transfer_leader {node?}        hand leadership to a voter
  *   node.issue_join_token {ttl_s}          a join token
  *   node.join   {token}                    join this uninitialised node
+ *   node.snapshot {}                       snapshot and compact the log now
  *
  *   auth.challenge {cn}  -> {sn, proof}   the TCP API's challenge-response
  *   auth.response  {proof}                 (lib: jr_client_proof)
@@ -659,6 +660,29 @@ static void op_join(const struct jd_ctx *ctx,
     jd_mp_kv_str(&pk, "cluster_id", jr_node_cluster_id(ctx->node));
 }
 
+static void op_snapshot(const struct jd_ctx *ctx,
+                        const struct jd_client *client,
+                        msgpack_sbuffer *reply)
+{
+    struct jr_error err;
+    msgpack_packer pk;
+    uint64_t index = 0;
+    int rv;
+    if (!local_only(client, reply, "a snapshot")) {
+        return;
+    }
+    memset(&err, 0, sizeof err);
+    rv = jr_node_snapshot(ctx->node, 0, &index, &err);
+    if (rv != 0) {
+        reply_jr(reply, rv, err.message);
+        return;
+    }
+    jd_reply_ok(reply, &pk);
+    msgpack_pack_map(&pk, 1);
+    jd_mp_key(&pk, "index");
+    msgpack_pack_uint64(&pk, index);
+}
+
 void jd_api_handle(const struct jd_ctx *ctx,
                    struct jd_client *client,
                    const struct jd_request *req,
@@ -688,6 +712,8 @@ void jd_api_handle(const struct jd_ctx *ctx,
         op_issue_token(ctx, client, req, reply);
     } else if (strcmp(req->op, "node.join") == 0) {
         op_join(ctx, client, req, reply);
+    } else if (strcmp(req->op, "node.snapshot") == 0) {
+        op_snapshot(ctx, client, reply);
     } else {
         jd_reply_error(reply, JD_CODE_UNKNOWN_OP, "unknown operation \"%s\"",
                        req->op);

@@ -81,6 +81,8 @@ static void usage(FILE *out)
             "  recover force-new-cluster --data-dir DIR [--dry-run]\n"
             "                                 a lone survivor becomes a "
             "one-voter cluster\n"
+            "  snapshot                       snapshot this node's state now "
+            "and compact its log\n"
             "  audit [--type T] [--since DURATION]\n"
             "                                 the audit log (DURATION: 90s, "
             "15m, 2h, 7d)\n"
@@ -1183,6 +1185,29 @@ static int recover_cmd(int argc, char **argv)
     return EXIT_USAGE;
 }
 
+static int snapshot_cmd(int argc)
+{
+    struct reply r;
+    if (argc != 1) {
+        fprintf(stderr, "usage: jaco snapshot\n");
+        return EXIT_USAGE;
+    }
+    call("node.snapshot", NULL, &r);
+    if (strcmp(r.code, JD_CODE_OK) != 0) {
+        fail_reply(&r);
+    }
+    if (json_output) {
+        print_json(stdout, r.result);
+        putchar('\n');
+    } else {
+        printf("snapshot taken at index %" PRIu64
+               "; the log before it is compacted\n",
+               u64_of(r.result, "index"));
+    }
+    reply_free(&r);
+    return 0;
+}
+
 static int audit_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -1678,6 +1703,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(noun, "node") == 0 && strcmp(verb, "join") == 0) {
         return node_join(argc - 2, argv + 2);
+    }
+    if (strcmp(noun, "snapshot") == 0) {
+        return snapshot_cmd(argc);
     }
     if (strcmp(noun, "raft") == 0 && strcmp(verb, "list-peers") == 0 &&
         argc == 2) {

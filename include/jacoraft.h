@@ -575,6 +575,18 @@ struct jr_status {
     int disk_error;
 };
 
+/* Take a snapshot of this node's state now and compact its log (keeping
+ * snapshot_trailing entries), instead of waiting for snapshot_threshold:
+ * to free disk space, or before a backup. It needs a leader (a barrier
+ * entry is what crosses the threshold). Blocks until the snapshot is on
+ * disk, up to timeout_ms (0: 30 s); *index (may be NULL) gets its index.
+ * Errors: JR_ENOLEADER, JR_EQUORUMLOST, JR_ETIMEDOUT, JR_ESTATE,
+ * JR_EDEADLK. */
+JR_API int jr_node_snapshot(struct jr_node *node,
+                            unsigned timeout_ms,
+                            uint64_t *index,
+                            struct jr_error *err);
+
 /* Snapshot of the node's state; free with jr_status_free(). Errors:
  * JR_ESTATE (not started), JR_ECANCELED (stopped), JR_ENOMEM, JR_EDEADLK.
  * Any thread but the loop thread. */

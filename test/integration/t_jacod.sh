@@ -110,6 +110,11 @@ jaco 2 -o json raft list-peers | grep -q "\"name\":\"$leader\"" ||
 assert_eq "$(jfield 2 term)" "$(jaco 2 -o json cluster status | sed -n 's/.*"term":\([0-9]*\).*/\1/p')" \
     "term"
 
+# ---- jaco snapshot: compacts the log now ----
+jaco 2 snapshot >"$WORK/snap.out" || fail "jaco snapshot: $(cat "$WORK/snap.out")"
+grep -q '^snapshot taken at index [1-9]' "$WORK/snap.out" || fail "jaco snapshot printed: $(cat "$WORK/snap.out")"
+ls "$WORK/n2/raft/" | grep -q '^snapshot-' || fail "no snapshot file after jaco snapshot"
+
 # ---- labels: replicated, audited, errors ----
 jaco 2 node label n3 zone=b rack=r7 >/dev/null || fail "node label"
 wait_for 10 "the label on every node" bash -c \
