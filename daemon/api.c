@@ -126,8 +126,14 @@ static void op_status(const struct jd_ctx *ctx,
         }
     }
     jd_reply_ok(reply, &pk);
-    msgpack_pack_map(&pk, 18);
+    msgpack_pack_map(&pk, 19);
     jd_mp_kv_str(&pk, "name", ctx->name);
+    jd_mp_key(&pk, "partially_synced");
+    if (st->partially_synced) {
+        msgpack_pack_true(&pk);
+    } else {
+        msgpack_pack_false(&pk);
+    }
     jd_mp_kv_str(&pk, "disk",
                  st->disk_error == 0 ? "ok" : jr_err_slug(st->disk_error));
     jd_mp_key(&pk, "data_dir_lost");

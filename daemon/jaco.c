@@ -588,6 +588,12 @@ static int cluster_status(void)
             "DISK FULL)\n",
             str_of(res, "disk"), str_of(res, "name"));
     }
+    if (bool_of(res, "partially_synced")) {
+        printf(
+            "Syncing:  %s is partially synced: it re-syncs from the leader "
+            "and stands for no election until then\n",
+            str_of(res, "name"));
+    }
     if (bool_of(res, "data_dir_lost")) {
         printf(
             "DATA DIRECTORY LOST: %s's data directory was removed or "
@@ -888,12 +894,14 @@ static void print_info_json(const struct jr_recovery_info *in)
            "\"snapshot_index\":%" PRIu64 ",\"snapshot_term\":%" PRIu64
            ",\"first_index\":%" PRIu64 ",\"last_index\":%" PRIu64
            ",\"last_term\":%" PRIu64 ",\"conf_index\":%" PRIu64
-           ",\"peers_pending\":%s,\"configuration\":[",
+           ",\"peers_pending\":%s,\"partially_synced\":%s,"
+           "\"configuration\":[",
            in->node_id, in->cluster_id, (unsigned)in->incarnation,
            in->locked ? "true" : "false", in->log_read ? "true" : "false",
            in->term, in->voted_for, in->snapshot_index, in->snapshot_term,
            in->first_index, in->last_index, in->last_term, in->conf_index,
-           in->peers_pending ? "true" : "false");
+           in->peers_pending ? "true" : "false",
+           in->partially_synced ? "true" : "false");
     for (i = 0; i < in->n_servers; i++) {
         printf("%s{\"id\":\"%" PRIu64 "\",\"address\":", i > 0 ? "," : "",
                in->servers[i].id);
@@ -929,6 +937,12 @@ static void print_info_table(const struct jr_recovery_info *in)
     }
     if (in->peers_pending) {
         printf("peers.json:     waiting to be applied at the next start\n");
+    }
+    if (in->partially_synced) {
+        printf(
+            "PARTIALLY SYNCED: a snapshot install did not complete; the "
+            "next start moves\n                the log aside and re-syncs "
+            "from the leader\n");
     }
 }
 

@@ -573,6 +573,10 @@ struct jr_status {
      * log: a follower keeps the leader's entries and retries every second,
      * a leader hands leadership over; 0 once writes succeed again. */
     int disk_error;
+    /* A snapshot install from the leader has not completed (or did not
+     * before the last stop): the node stands for no election and re-syncs
+     * from the leader. */
+    bool partially_synced;
 };
 
 /* Take a snapshot of this node's state now and compact its log (keeping
@@ -621,7 +625,9 @@ struct jr_recovery_info {
     uint64_t conf_index;            /* index of the configuration below */
     unsigned n_servers;
     struct jr_recovery_server servers[JR_RECOVERY_MAX_SERVERS];
-    bool peers_pending; /* raft/peers.json waits to be applied at start */
+    bool peers_pending;    /* raft/peers.json waits to be applied at start */
+    bool partially_synced; /* a snapshot install did not complete: the
+                              next start re-syncs from the leader */
 };
 
 /* Read what a stopped node's data directory holds. Read-only, except that

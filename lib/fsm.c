@@ -186,6 +186,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         return RAFT_CORRUPT;
     }
     jr__infof(n, "restored a %zu-byte snapshot", buf->len);
+    jr__sync_sentinel_clear(n);
     /* On success the buffer is ours (the FSM's) to free. */
     raft_free(buf->base);
     return 0;

@@ -680,6 +680,11 @@ static int io_snapshot_put(struct raft_io *io,
     p->snapshot = snapshot;
     p->trailing = trailing;
     p->work.data = p;
+    if (trailing == 0) {
+        /* An install from the leader: until the state machine has restored
+         * it, the directory is partially synced (recover.c). */
+        jr__sync_sentinel_set(s->node);
+    }
     /* Written by a worker thread: a snapshot never stalls the loop. */
     rv = uv_queue_work(&s->node->loop, &p->work, put_work, put_after_work);
     if (rv != 0) {

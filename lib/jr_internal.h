@@ -253,6 +253,7 @@ struct jr_node {
     uint64_t rc_next_ms;
     uint64_t datadir_checked_at, datadir_ino; /* node.c: removed dir? */
     bool datadir_lost;
+    bool partially_synced; /* recover.c: the SYNCING sentinel is there */
     int disk_failed;  /* io.c: a leader's append failed (JR_ENOSPACE...) */
     int append_error; /* io.c: the last append's outcome, if a disk error */
     struct raft_transfer disk_transfer;
@@ -344,6 +345,13 @@ void *jr__libstate_token_cmd(const unsigned char nonce[16],
 
 /* recover.c: apply raft/peers.json, if any, before raft starts. */
 int jr__recover_ingest(struct jr_node *n, struct jr_error *err);
+/* The partially-synced sentinel (raft/SYNCING): set before a snapshot
+ * install, cleared once the state machine restored it; found at start, the
+ * raft log and snapshots are moved aside and the node re-syncs from the
+ * leader (jr__sync_resume). */
+void jr__sync_sentinel_set(struct jr_node *n);
+void jr__sync_sentinel_clear(struct jr_node *n);
+int jr__sync_resume(struct jr_node *n, struct jr_error *err);
 
 /* reconcile.c: the leader keeps the voter set at its target. */
 void jr__reconciler_tick(struct jr_node *n);

@@ -654,6 +654,13 @@ int jr_node_open(const struct jr_config *in,
     raft_set_heartbeat_timeout(&n->raft, n->cfg.heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&n->raft, n->cfg.snapshot_threshold);
     raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
+    /* raft 0.15 waits this long for a snapshot install's answer before it
+     * sends another (30 s by default): a member wiped and rejoined under
+     * its old id waited that long to catch up. */
+    raft_set_install_snapshot_timeout(&n->raft,
+                                      n->cfg.election_timeout_ms * 5 > 5000
+                                          ? n->cfg.election_timeout_ms * 5
+                                          : 5000);
     /* Off by default in 0.15; without it a node that was partitioned away
      * disrupts the leader when it comes back (thesis 9.6). */
     raft_set_pre_vote(&n->raft, true);
@@ -872,6 +879,9 @@ int jr_node_start(struct jr_node *n, struct jr_error *err)
     /* A forced configuration (raft/peers.json) goes into the log before
      * raft loads it. */
     rv = jr__recover_ingest(n, err);
+    if (rv == 0) {
+        rv = jr__sync_resume(n, err);
+    }
     if (rv != 0) {
         return rv;
     }

@@ -20,6 +20,7 @@
 #include "snapstore.h"
 
 #define SEGMENT_SIZE (8u << 20) /* as io.c: only used to open the store */
+#define SENTINEL "SYNCING"      /* a snapshot install not yet restored */
 
 static uint64_t get_le64(const unsigned char *p)
 {
@@ -206,6 +207,8 @@ int jr_recover_inspect(const char *dir,
     (void)snprintf(raft_dir, sizeof raft_dir, "%s/raft", dir);
     (void)snprintf(path, sizeof path, "%s/raft/peers.json", dir);
     info->peers_pending = access(path, F_OK) == 0;
+    (void)snprintf(path, sizeof path, "%s/raft/%s", dir, SENTINEL);
+    info->partially_synced = access(path, F_OK) == 0;
 
     /* Hold the node's lock while reading, so that it cannot start under
      * us; a node running on it is reported, and its log left alone. */
@@ -514,4 +517,95 @@ int jr_recover_force_new_cluster(const char *dir,
     }
     free(info);
     return rv;
+}
+
+/* ---- partially synced: a snapshot install that did not complete ---- */
+
+void jr__sync_sentinel_set(struct jr_node *n)
+{
+    char path[4096];
+    int fd;
+    if (n->partially_synced) {
+        return;
+    }
+    (void)snprintf(path, sizeof path, "%s/%s", n->raft_dir, SENTINEL);
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+        (void)jr__fsync_dir(n->raft_dir);
+    }
+    n->partially_synced = true;
+}
+
+void jr__sync_sentinel_clear(struct jr_node *n)
+{
+    char path[4096];
+    if (!n->partially_synced) {
+        return;
+    }
+    (void)snprintf(path, sizeof path, "%s/%s", n->raft_dir, SENTINEL);
+    if (unlink(path) == 0) {
+        (void)jr__fsync_dir(n->raft_dir);
+        jr__infof(n, "re-synced from the leader: no longer partially synced");
+    }
+    n->partially_synced = false;
+}
+
+/* At start, with the sentinel there: the log and snapshots may not agree
+ * with each other or with the state machine. Keep the identity, the secret
+ * and raft's term and vote; move the log and snapshots aside (never
+ * deleted: raft/partial-<time>/), so that the node starts empty, cannot
+ * stand for election (it knows no configuration) and gets everything from
+ * the leader again. */
+int jr__sync_resume(struct jr_node *n, struct jr_error *err)
+{
+    char path[4096], aside[4096], from[8192], to[8192];
+    struct dirent *e;
+    DIR *d;
+    (void)snprintf(path, sizeof path, "%s/%s", n->raft_dir, SENTINEL);
+    if (access(path, F_OK) != 0) {
+        return 0;
+    }
+    (void)snprintf(aside, sizeof aside, "%s/partial-%ld", n->raft_dir,
+                   (long)time(NULL));
+    if (mkdir(aside, 0700) != 0 && errno != EEXIST) {
+        return jr__error_set(err, jr__err_from_errno(errno),
+                             "partially synced: create %s: %s", aside,
+                             strerror(errno));
+    }
+    d = opendir(n->raft_dir);
+    if (d == NULL) {
+        return jr__error_set(err, jr__err_from_errno(errno),
+                             "partially synced: read %s: %s", n->raft_dir,
+                             strerror(errno));
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "seg-", 4) != 0 &&
+            strncmp(e->d_name, "open-", 5) != 0 &&
+            strncmp(e->d_name, "snapshot-", 9) != 0 &&
+            strcmp(e->d_name, "reset.tmp") != 0) {
+            continue;
+        }
+        (void)snprintf(from, sizeof from, "%s/%s", n->raft_dir, e->d_name);
+        (void)snprintf(to, sizeof to, "%s/%s", aside, e->d_name);
+        if (rename(from, to) != 0) {
+            int saved = errno;
+            closedir(d);
+            return jr__error_set(err, jr__err_from_errno(saved),
+                                 "partially synced: move %s aside: %s", from,
+                                 strerror(saved));
+        }
+    }
+    closedir(d);
+    (void)jr__fsync_dir(aside);
+    (void)jr__fsync_dir(n->raft_dir);
+    n->partially_synced = true;
+    jr__warnf(n,
+              "partially synced: a snapshot install did not complete before "
+              "this node stopped; its raft log and snapshots are moved to %s "
+              "and it re-syncs from the leader (it stands for no election "
+              "until then)",
+              aside);
+    return 0;
 }

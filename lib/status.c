@@ -58,6 +58,7 @@ static void fill(struct jr_node *n, struct jr_status *st)
     st->auth_failures = n->auth_failures;
     st->data_dir_lost = n->datadir_lost;
     st->disk_error = jr__io_disk_error(n);
+    st->partially_synced = n->partially_synced;
     st->health = jr__health(n, why);
     if (st->health == JR_ESTATE) {
         st->health = 0;

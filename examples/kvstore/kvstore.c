@@ -482,7 +482,8 @@ static void status_json(struct pending *p)
            ",\"last_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
            ",\"health\":\"%s\",\"keys\":%zu,\"loop_busy_max_us\":%" PRIu64
            ",\"loop_slow_turns\":%" PRIu64 ",\"auth_failures\":%" PRIu64
-           ",\"data_dir_lost\":%s,\"disk\":\"%s\",\"peers\":[",
+           ",\"data_dir_lost\":%s,\"disk\":\"%s\","
+           "\"partially_synced\":%s,\"peers\":[",
            st->id, st->name, st->address, st->cluster_id,
            jr_state_name(st->state), st->term, st->leader_id,
            st->leader_address, st->commit_index, st->applied_index,
@@ -490,7 +491,8 @@ static void status_json(struct pending *p)
            st->health == 0 ? "ok" : jr_err_slug(st->health), store.count,
            st->loop_busy_max_us, st->loop_slow_turns, st->auth_failures,
            st->data_dir_lost ? "true" : "false",
-           st->disk_error == 0 ? "ok" : jr_err_slug(st->disk_error));
+           st->disk_error == 0 ? "ok" : jr_err_slug(st->disk_error),
+           st->partially_synced ? "true" : "false");
     for (i = 0; i < st->n_peers; i++) {
         const struct jr_peer_status *q = &st->peers[i];
         APPEND("%s{\"id\":%" PRIu64

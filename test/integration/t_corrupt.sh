@@ -60,4 +60,22 @@ kv "$leader" put after-rejoin yes >/dev/null || fail "write after the rejoin"
 wait_applied "$victim" "$(status_field "$leader" commit_index)"
 "$KVLOAD" --servers "${CLIENT[$victim]}" --verify "$WORK/acked" >&2 ||
     fail "the rejoined node misses acknowledged writes"
+
+# Partially synced: a snapshot install cut short by a stop leaves the
+# sentinel; the next start moves the log aside and re-syncs from the leader.
+stop_node "$victim"
+: >"$WORK/n$victim/raft/SYNCING"
+"$top_builddir/jaco" recover inspect "$WORK/n$victim" | grep -q 'PARTIALLY SYNCED' ||
+    fail "inspect does not report the sentinel"
+start_node "$victim"
+wait_client "$victim"
+grep -q "partially synced: a snapshot install did not complete" "$WORK/log$victim" ||
+    fail "no partially-synced log line"
+ls -d "$WORK/n$victim/raft/partial-"* >/dev/null || fail "the log was not moved aside"
+kv "$leader" put after-partial yes >/dev/null || fail "write after the partial start"
+wait_applied "$victim" "$(status_field "$leader" commit_index)"
+assert_eq "$(status_field "$victim" partially_synced)" false "partially_synced after the re-sync"
+[ ! -e "$WORK/n$victim/raft/SYNCING" ] || fail "the sentinel is still there after the re-sync"
+"$KVLOAD" --servers "${CLIENT[$victim]}" --verify "$WORK/acked" >&2 ||
+    fail "the re-synced node misses acknowledged writes"
 log "ok"

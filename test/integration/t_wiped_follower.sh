@@ -25,4 +25,7 @@ snap=$(status_field "$victim" snapshot_index)
 "$KVLOAD" --servers "${CLIENT[$victim]}" --verify "$WORK/acked" >&2 ||
     fail "wiped node misses writes"
 grep -q "restored a" "$WORK/log$victim" || fail "no snapshot restore logged"
+# The install's partially-synced sentinel is gone once it was restored.
+assert_eq "$(status_field "$victim" partially_synced)" false "partially_synced after the install"
+[ ! -e "$WORK/n$victim/raft/SYNCING" ] || fail "the install left its sentinel"
 log "ok"
