@@ -298,6 +298,91 @@ static int find_applying(const char *raft_dir, char *name, size_t size)
     return found;
 }
 
+static int copy_file(const char *from, const char *to)
+{
+    char buf[64 << 10];
+    int in, out, e = 0;
+    ssize_t k;
+    in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        return errno;
+    }
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+        e = errno;
+        close(in);
+        return e;
+    }
+    while ((k = read(in, buf, sizeof buf)) > 0) {
+        if ((e = jr__write_all(out, buf, (size_t)k)) != 0) {
+            break;
+        }
+    }
+    if (k < 0 && e == 0) {
+        e = errno;
+    }
+    if (e == 0 && fsync(out) != 0) {
+        e = errno;
+    }
+    close(out);
+    close(in);
+    return e;
+}
+
+/* Before a forced configuration changes anything: the log, snapshots,
+ * term and vote and identity as they were, in raft/before-recovery-<N>/,
+ * so that a mistaken recovery can be undone (jaco-recovery(7)). Segments
+ * are copied (a truncation may write into an old one); snapshots, never
+ * changed once written, are linked. */
+static int keep_aside(struct jr_node *n, unsigned long incarnation, char *msg)
+{
+    char aside[4096], from[8192], to[8192];
+    struct dirent *e;
+    DIR *d;
+    int rv = 0;
+    (void)snprintf(aside, sizeof aside, "%s/before-recovery-%lu", n->raft_dir,
+                   incarnation);
+    if (mkdir(aside, 0700) != 0) {
+        if (errno == EEXIST) {
+            return 0; /* kept by a start that crashed after it */
+        }
+        jr__errf(msg, "create %s: %s", aside, strerror(errno));
+        return jr__err_from_errno(errno);
+    }
+    d = opendir(n->raft_dir);
+    if (d == NULL) {
+        jr__errf(msg, "read %s: %s", n->raft_dir, strerror(errno));
+        return jr__err_from_errno(errno);
+    }
+    while (rv == 0 && (e = readdir(d)) != NULL) {
+        bool seg = strncmp(e->d_name, "seg-", 4) == 0 ||
+                   strcmp(e->d_name, "meta") == 0;
+        bool snap = strncmp(e->d_name, "snapshot-", 9) == 0;
+        if (!seg && !snap) {
+            continue;
+        }
+        (void)snprintf(from, sizeof from, "%s/%s", n->raft_dir, e->d_name);
+        (void)snprintf(to, sizeof to, "%s/%s", aside, e->d_name);
+        rv = snap && link(from, to) == 0 ? 0 : copy_file(from, to);
+        if (rv != 0) {
+            jr__errf(msg, "keep %s aside: %s", from, strerror(rv));
+            rv = jr__err_from_errno(rv);
+        }
+    }
+    closedir(d);
+    if (rv == 0) {
+        (void)snprintf(from, sizeof from, "%s/jacoraft.id", n->data_dir);
+        (void)snprintf(to, sizeof to, "%s/jacoraft.id", aside);
+        if ((rv = copy_file(from, to)) != 0) {
+            jr__errf(msg, "keep %s aside: %s", from, strerror(rv));
+            rv = jr__err_from_errno(rv);
+        }
+    }
+    (void)jr__fsync_dir(aside);
+    (void)jr__fsync_dir(n->raft_dir);
+    return rv;
+}
+
 int jr__recover_ingest(struct jr_node *n, struct jr_error *err)
 {
     struct jr__peers peers;
@@ -332,6 +417,14 @@ int jr__recover_ingest(struct jr_node *n, struct jr_error *err)
                                  msg);
         }
         incarnation = (unsigned long)n->meta.incarnation + 1;
+        rv = keep_aside(n, incarnation, msg);
+        if (rv != 0) {
+            return jr__error_set(err, rv,
+                                 "forced recovery: %s; nothing was changed "
+                                 "(free space for a copy of the log, or "
+                                 "remove %s)",
+                                 msg, path);
+        }
         (void)snprintf(applying, sizeof applying, "%s/%s%lu", n->raft_dir,
                        APPLYING, incarnation);
         if (rename(path, applying) != 0 ||

@@ -90,6 +90,10 @@ for i in "$s1" "$s2"; do
         fail "node $i lost acknowledged writes in the recovery"
     ls "$WORK/n$i/raft/" | grep -q '^peers.json.applied-1$' || fail "n$i: no peers.json.applied-1"
     grep -q '^incarnation 1' "$WORK/n$i/jacoraft.id" || fail "n$i: incarnation not bumped"
+    # What it replaced is kept, so that the recovery can be undone.
+    ls "$WORK/n$i/raft/before-recovery-1/" | grep -q '^seg-' || fail "n$i: the log was not kept aside"
+    grep -q '^incarnation 0' "$WORK/n$i/raft/before-recovery-1/jacoraft.id" ||
+        fail "n$i: the old identity was not kept aside"
 done
 grep -q 'forced recovery done' "$WORK/log$s1" || fail "no recovery log line"
 log "recovered on ${survivors[*]}: leader $new"
