@@ -321,6 +321,34 @@ static int io_load(struct raft_io *io,
         *snapshot = NULL;
         rv = JR_ECORRUPT;
     }
+    if (rv == 0 && *snapshot != NULL && *n_entries > 0 &&
+        start + *n_entries - 1 < (*snapshot)->index) {
+        /* A log cut short on disk below the snapshot: every entry it still
+         * has is in the snapshot. Appends come after the snapshot, so the
+         * log must restart there (else every append would be refused). */
+        struct sync_op op = {false, 0, ""};
+        jr__warnf(n,
+                  "the log in %s ends at index %llu, before the snapshot at "
+                  "%llu: it was cut short on disk; its entries are all in "
+                  "the snapshot, and the log restarts after it",
+                  n->raft_dir, (unsigned long long)(start + *n_entries - 1),
+                  (unsigned long long)(*snapshot)->index);
+        free_entries(*entries, *n_entries);
+        *entries = NULL;
+        *n_entries = 0;
+        rv = jr__logstore_reset(s->log, (*snapshot)->index + 1, sync_cb, &op);
+        if (rv == 0) {
+            run_until(n, &op.done);
+            rv = op.status;
+            if (rv != 0) {
+                jr__errf(errmsg, "%s", op.errmsg);
+            }
+        }
+        if (rv != 0) {
+            snapshot_free(*snapshot);
+            *snapshot = NULL;
+        }
+    }
     if (rv != 0) {
         (void)snprintf(io->errmsg, sizeof io->errmsg, "%s", errmsg);
         jr__errorf(n, "%s", errmsg);

@@ -48,9 +48,28 @@ log "a flipped segment byte is named: $(grep -o 'seg-[^ ]*' "$WORK/out" | head -
 snap=$(ls "$WORK/n$victim/raft/" | grep '^snapshot-' | sort -t- -k3 -n | tail -n 1)
 [ -n "$snap" ] || fail "no snapshot in $WORK/n$victim/raft"
 size=$(stat -c %s "$WORK/n$victim/raft/$snap")
+cp "$WORK/n$victim/raft/$snap" "$WORK/snap.orig"
 flip "$WORK/n$victim/raft/$snap" $((size / 2))
 try_start "bit-flipped snapshot" "$snap"
 log "a flipped snapshot byte is named"
+cp "$WORK/snap.orig" "$WORK/n$victim/raft/$snap"
+truncate -s $((size / 2)) "$WORK/n$victim/raft/$snap"
+try_start "truncated snapshot" "$snap"
+log "a truncated snapshot is named"
+cp "$WORK/snap.orig" "$WORK/n$victim/raft/$snap"
+
+# A segment cut short at its end looks like a crash in the middle of a
+# write: cut back to the last whole record, logged, and the node catches up.
+truncate -s 200 "$WORK/n$victim/raft/$seg"
+start_node "$victim"
+wait_client "$victim"
+grep -q "torn" "$WORK/log$victim" || fail "the cut segment was not reported: $(tail -5 "$WORK/log$victim")"
+kv "$leader" put after-cut yes >/dev/null || fail "write after the cut"
+wait_applied "$victim" "$(status_field "$leader" commit_index)"
+"$KVLOAD" --servers "${CLIENT[$victim]}" --verify "$WORK/acked" >&2 ||
+    fail "the node with a cut segment misses acknowledged writes after catching up"
+stop_node "$victim"
+log "a cut segment is repaired and the node catches up"
 
 # The remedy: wipe the directory and join again with a token.
 rm -rf "$WORK/n$victim"
