@@ -382,6 +382,27 @@ static void step_down_if_disk_failed(struct jr_node *n)
     }
 }
 
+/* After a forced recovery: one snapshot at the next applied entry (the
+ * threshold lowered to 1 until it is there), then the configured one. */
+static void snapshot_after_recovery(struct jr_node *n)
+{
+    if (!n->snapshot_after_recovery) {
+        return;
+    }
+    if (!n->recovery_snapshot_armed) {
+        n->recovery_snapshot_armed = true;
+        n->recovery_snapshot_from = n->raft.log.snapshot.last_index;
+        raft_set_snapshot_threshold(&n->raft, 1);
+        return;
+    }
+    if (n->raft.log.snapshot.last_index > n->recovery_snapshot_from) {
+        raft_set_snapshot_threshold(&n->raft, n->cfg.snapshot_threshold);
+        n->snapshot_after_recovery = false;
+        jr__infof(n, "forced recovery: snapshot taken at index %llu",
+                  (unsigned long long)n->raft.log.snapshot.last_index);
+    }
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct jr_node *n = t->data;
@@ -389,6 +410,7 @@ static void tick_cb(uv_timer_t *t)
     const char *address;
     check_datadir(n);
     step_down_if_disk_failed(n);
+    snapshot_after_recovery(n);
     jr__sweep(n);
     jr__rpc_tick(n);
     jr__reconciler_tick(n);

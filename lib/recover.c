@@ -479,6 +479,10 @@ int jr__recover_ingest(struct jr_node *n, struct jr_error *err)
                              strerror(errno));
     }
     (void)jr__fsync_dir(n->raft_dir);
+    /* Snapshot as soon as the next entry is applied (node.c), so that the
+     * recovered configuration is in a snapshot, as after hashicorp/raft's
+     * peers.json. */
+    n->snapshot_after_recovery = true;
     jr__warnf(n,
               "forced recovery done: the configuration of %s is in the log "
               "(every entry of this node's log is now taken as committed); "

@@ -596,7 +596,7 @@ static void incoming_preamble_done(struct incoming *in)
                         "incarnation %u of cluster %s, this node incarnation "
                         "%u; the node with the older incarnation was left out "
                         "of a forced recovery: wipe its data directory and "
-                        "join it again",
+                        "join it again with a token",
                         (unsigned long long)in->id, in->address,
                         (unsigned)get32(in->fixed + 52), n->cluster_id,
                         (unsigned)n->meta.incarnation);

@@ -96,6 +96,11 @@ for i in "$s1" "$s2"; do
         fail "n$i: the old identity was not kept aside"
 done
 grep -q 'forced recovery done' "$WORK/log$s1" || fail "no recovery log line"
+deadline=$((SECONDS + 10))
+until grep -q 'forced recovery: snapshot taken at index' "$WORK/log$s1"; do
+    ((SECONDS < deadline)) || fail "no snapshot after the forced recovery"
+    sleep 0.2
+done
 log "recovered on ${survivors[*]}: leader $new"
 
 # A node left out of the recovery is refused (split-brain guard).
