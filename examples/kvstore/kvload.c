@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -153,6 +154,11 @@ int main(int argc, char **argv)
     uint64_t t0, deadline = 0, elapsed;
     int opt;
 
+    /* A node killed under us must not kill us with SIGPIPE: the write
+     * fails instead and die() flushes the acknowledged keys, whole lines
+     * (a signal death left a torn last line in --ack-file, which t_crash
+     * then read as a lost write). */
+    signal(SIGPIPE, SIG_IGN);
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
             case 's': servers = optarg; break;
