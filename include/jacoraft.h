@@ -571,7 +571,8 @@ struct jr_status {
     bool data_dir_lost;
     /* JR_ENOSPACE ("no_space") or JR_EIO while this node cannot write its
      * log: a follower keeps the leader's entries and retries every second,
-     * a leader hands leadership over; 0 once writes succeed again. */
+     * a leader tries to hand leadership over (jaco-recovery(7));
+     * 0 once writes succeed again. */
     int disk_error;
     /* A snapshot install from the leader has not completed (or did not
      * before the last stop): the node stands for no election and re-syncs

@@ -3,6 +3,13 @@
 # it hands leadership to another voter, writes go on through the new
 # leader, nothing acknowledged is lost, and once the tmpfs grows the old
 # leader catches up by itself.
+#
+# NOT in `make check` yet: it passes on a quiet machine, but under load the
+# transfer can time out and the full leader, back in charge, cannot
+# replicate ("read the snapshot to send: no snapshot"), leaving the cluster
+# without a working leader until the full node is stopped. Run it with
+# `make check TESTS=test/integration/t_disk_full_leader.sh`; see the
+# membership/recovery issue notes.
 . "$(dirname "$0")/lib.sh"
 
 alloc_nodes 3
