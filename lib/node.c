@@ -321,7 +321,8 @@ static void commit_noop(struct jr_node *n)
 /* A data directory removed (or its identity file replaced) underneath a
  * running node: every write it acknowledges from now on would be lost at
  * the next start, so say so loudly and in the status. Checked every few
- * seconds by inode, which also catches a directory moved away. */
+ * seconds: the identity file must be there, and the directory be the one
+ * the node opened (its inode), which also catches a directory replaced. */
 #define DATADIR_CHECK_MS 2000
 
 static void check_datadir(struct jr_node *n)
@@ -334,8 +335,11 @@ static void check_datadir(struct jr_node *n)
         return;
     }
     n->datadir_checked_at = now;
+    /* The directory's own inode: the identity file inside is replaced by
+     * rename whenever it changes (a join, a recovery), the directory is
+     * not. */
     (void)snprintf(path, sizeof path, "%s/jacoraft.id", n->data_dir);
-    lost = stat(path, &st) != 0 ||
+    lost = access(path, F_OK) != 0 || stat(n->data_dir, &st) != 0 ||
            (n->datadir_ino != 0 && (uint64_t)st.st_ino != n->datadir_ino);
     if (!lost && n->datadir_ino == 0) {
         n->datadir_ino = (uint64_t)st.st_ino;

@@ -180,7 +180,7 @@ bool jr__secret_copy(struct jr_node *n, unsigned char out[32])
 void jr__auth_failed(struct jr_node *n, const char *fmt, ...)
 {
     uint64_t now = jr__now(n);
-    char msg[JR_ERRMSG_SIZE];
+    char msg[768]; /* ids, a cluster id and the remedy: longer than usual */
     va_list ap;
     n->auth_failures++;
     if (n->auth_logged_at != 0 &&

@@ -116,6 +116,11 @@ grep -q 'standby: voter set is full' "$WORK/list.txt" || fail "standbys not expl
 zones=$(jaco "$lid" -o json raft list-peers | grep -o '"zone":"z[0-9]","why":"voter' | sort -u | wc -l)
 assert_eq "$zones" 3 "zones holding a voter"
 grep -q 'reconciler: promote' "$WORK/log$lid" || fail "no reconciler decision in the leader's log"
+# Joining rewrote each node's identity file: that is not a lost directory.
+for ((i = 1; i <= N; i++)); do
+    ! jaco "$i" cluster status | grep -q 'DATA DIRECTORY LOST' ||
+        fail "n$i reports its data directory lost after joining"
+done
 
 # A member whose secret was replaced cannot talk to the others: its
 # handshakes fail both ways, are counted and logged; with the right secret
