@@ -94,11 +94,12 @@ int jr__peers_read_file(const char *path, struct jr__peers *out, char *errmsg);
 
 /* The file's text for p: a pretty-printed JSON array (two-space indent) of
  * objects with "id" (a string of decimal digits), "address", "role" and,
- * when not empty, "name", in that order, and a final newline. *out is
- * allocated with malloc (free it with free), NUL-terminated, *len bytes
- * without the NUL; both set on success only. p should have passed
- * jr__peers_validate. Returns 0, or JR_EINVAL when p->n is over
- * JR__PEERS_MAX or a field is unterminated or not UTF-8, or JR_ENOMEM. */
+ * when not empty, "name", in that order, without a final newline (the
+ * file has one; jaco prints the text with its own). *out is allocated with
+ * malloc (free it with free), NUL-terminated, *len bytes without the NUL; both
+ * set on success only. p should have passed jr__peers_validate. Returns 0, or
+ * JR_EINVAL when p->n is over JR__PEERS_MAX or a field is unterminated or not
+ * UTF-8, or JR_ENOMEM. */
 int jr__peers_format(const struct jr__peers *p, char **out, size_t *len);
 
 /* Write p to path as jr__peers_format's text, atomically: p is validated
