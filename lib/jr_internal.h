@@ -253,7 +253,7 @@ struct jr_node {
     uint64_t rc_next_ms;
     uint64_t datadir_checked_at, datadir_ino; /* node.c: removed dir? */
     bool datadir_lost;
-    bool partially_synced; /* recover.c: the SYNCING sentinel is there */
+    bool partially_synced;        /* recover.c: the SYNCING sentinel is there */
     bool snapshot_after_recovery; /* recover.c asks node.c for a snapshot */
     bool recovery_snapshot_armed;
     uint64_t recovery_snapshot_from; /* snapshot index when armed */
