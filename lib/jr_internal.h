@@ -415,6 +415,7 @@ struct jr__dial {
     char preamble[512];
     size_t preamble_len;
     bool canceled;
+    bool reading; /* waiting for the acceptor's reply */
     queue link;
     uint64_t expect_id;
     char address[256];

@@ -289,6 +289,7 @@ static void dial_replied(struct jr__dial *d)
                    n->cfg.id, acceptor, d->pd);
     sodium_memzero(secret, sizeof secret);
     (void)uv_read_stop((uv_stream_t *)d->tcp);
+    d->reading = false;
     buf = uv_buf_init((char *)d->pd, JR__AUTH_PROOF_LEN);
     d->pd_write.data = d;
     if (uv_write(&d->pd_write, (uv_stream_t *)d->tcp, &buf, 1,
@@ -347,6 +348,7 @@ static void dial_write_cb(uv_write_t *w, int status)
     d->reply_got = 0;
     d->reply_need = JR__AUTH_REPLY_FIXED;
     d->tcp->data = d;
+    d->reading = true;
     rv = uv_read_start((uv_stream_t *)d->tcp, dial_alloc_cb, dial_read_cb);
     if (rv != 0) {
         dial_fail(d, rv);
@@ -401,6 +403,7 @@ int jr__dial(struct jr_node *n,
     d->node = n;
     d->cb = cb;
     d->canceled = false;
+    d->reading = false;
     d->expect_id = expect_id;
     (void)snprintf(d->address, sizeof d->address, "%s", address);
     jr__auth_nonce(d->nc);
@@ -429,6 +432,13 @@ int jr__dial(struct jr_node *n,
 static void dial_cancel(struct jr__dial *d)
 {
     d->canceled = true;
+    if (d->tcp != NULL && d->reading) {
+        /* Waiting for the acceptor's reply: closing the handle cancels no
+         * read callback, so the dial's own callback runs from here (else
+         * its connection would never be released). */
+        dial_fail(d, UV_ECANCELED);
+        return;
+    }
     if (d->tcp != NULL) {
         /* Closing the handle makes the pending connect or write fail with
          * UV_ECANCELED, which runs the dial's callback. */
