@@ -161,13 +161,12 @@ static struct jr__cmd *cmd_new(enum jr__cmd_kind kind,
     return cmd_new_wrapped(kind, buf, len, false);
 }
 
-int jr__apply_internal(struct jr_node *n,
-                       struct jr_apply *req,
-                       const void *buf,
-                       size_t len,
-                       jr_apply_cb cb)
+/* Submit c (NULL: out of memory) for req, with cb: jr_apply's tail. */
+static int submit_apply(struct jr_node *n,
+                        struct jr__cmd *c,
+                        struct jr_apply *req,
+                        jr_apply_cb cb)
 {
-    struct jr__cmd *c = cmd_new_wrapped(JR__CMD_APPLY, buf, len, true);
     int rv;
     if (c == NULL) {
         return JR_ENOMEM;
@@ -181,6 +180,16 @@ int jr__apply_internal(struct jr_node *n,
         jr__cmd_free(c);
     }
     return rv;
+}
+
+int jr__apply_internal(struct jr_node *n,
+                       struct jr_apply *req,
+                       const void *buf,
+                       size_t len,
+                       jr_apply_cb cb)
+{
+    return submit_apply(n, cmd_new_wrapped(JR__CMD_APPLY, buf, len, true), req,
+                        cb);
 }
 
 static struct jr__cmd *cmd_new_wrapped(enum jr__cmd_kind kind,
@@ -212,27 +221,13 @@ int jr_apply(struct jr_node *n,
              size_t len,
              jr_apply_cb cb)
 {
-    struct jr__cmd *c;
-    int rv;
     if (n == NULL || req == NULL || cb == NULL || (buf == NULL && len > 0)) {
         return JR_EINVAL;
     }
     if (len > JR__MAX_COMMAND) {
         return JR_ETOOBIG;
     }
-    c = cmd_new(JR__CMD_APPLY, buf, len);
-    if (c == NULL) {
-        return JR_ENOMEM;
-    }
-    req->cb = cb;
-    req->index = 0;
-    req->errmsg[0] = '\0';
-    c->req = req;
-    rv = submit(n, c);
-    if (rv != 0) {
-        jr__cmd_free(c);
-    }
-    return rv;
+    return submit_apply(n, cmd_new(JR__CMD_APPLY, buf, len), req, cb);
 }
 
 int jr_apply_sync(struct jr_node *n,
