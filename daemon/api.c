@@ -10,6 +10,8 @@
  *   node.issue_join_token {ttl_s}          a join token
  *   node.join   {token}                    join this uninitialised node
  *   node.snapshot {}                       snapshot and compact the log now
+ *   backup.create / backup.read / backup.done   an online backup
+ *                                          (api_backup.c)
  *
  *   auth.challenge {cn}  -> {sn, proof}   the TCP API's challenge-response
  *   auth.response  {proof}                 (lib: jr_client_proof)
@@ -700,6 +702,9 @@ void jd_api_handle(const struct jd_ctx *ctx,
     }
     if (strcmp(req->op, "auth.response") == 0) {
         op_auth_response(ctx, client, req, reply);
+        return;
+    }
+    if (jd_api_backup(ctx, client, req, reply)) {
         return;
     }
     if (strcmp(req->op, "status") == 0) {

@@ -24,83 +24,91 @@
 
 #include <jacoraft.h>
 
+#include "jaco.h"
 #include "mp.h"
 #include "nodeid.h"
 #include "proto.h"
 
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_UNREACHABLE 3
 #define DEFAULT_SOCKET "/run/jaco/jacod.sock"
 
 static const char *socket_path = DEFAULT_SOCKET;
 static const char *server_address;
-static bool json_output;
+bool json_output;
 static bool consistent;
-static const char *verb_ttl;    /* --ttl of node issue-join-token */
-static const char *secret_file; /* authenticates --server connections */
+static const char *verb_ttl; /* --ttl of node issue-join-token */
+const char *secret_file;     /* authenticates --server connections */
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: jaco [--socket PATH | --server HOST:PORT --secret-file "
-            "FILE]\n"
-            "            [-o table|json] [--consistent] VERB ...\n"
-            "\n"
-            "verbs:\n"
-            "  cluster status                 cluster id, leader, term, commit "
-            "index, nodes\n"
-            "  node list                      nodes: name, address, status, "
-            "role, last contact\n"
-            "  node label NAME KEY=VALUE...   set labels on a node "
-            "(replicated, audited)\n"
-            "  node unlabel NAME KEY...       remove labels from a node\n"
-            "  node issue-join-token [--ttl DURATION]\n"
-            "                                 a single-use token for a new "
-            "host (default 1h)\n"
-            "  node join TOKEN                join this host's uninitialised "
-            "jacod to the cluster\n"
-            "  node remove [--force] NAME     remove a node from the cluster "
-            "(--force: it\n"
-            "                                 is gone for good)\n"
-            "  cluster transfer-leader [NAME] hand leadership to NAME, or to "
-            "the most\n"
-            "                                 caught-up voter\n"
-            "  raft list-peers                the Raft configuration as this "
-            "node sees it\n"
-            "  raft remove-peer --peer-id ID  remove a Raft peer by id "
-            "(forced)\n"
-            "  recover inspect DIR [DIR...]   a stopped node's data directory; "
-            "with several,\n"
-            "                                 which has the most recent log "
-            "(no jacod needed)\n"
-            "  recover write-peers --data-dir DIR --peer NAME=HOST:PORT... "
-            "[--dry-run]\n"
-            "                                 force a configuration at the "
-            "next start\n"
-            "  recover force-new-cluster --data-dir DIR [--dry-run]\n"
-            "                                 a lone survivor becomes a "
-            "one-voter cluster\n"
-            "  snapshot                       snapshot this node's state now "
-            "and compact its log\n"
-            "  audit [--type T] [--since DURATION]\n"
-            "                                 the audit log (DURATION: 90s, "
-            "15m, 2h, 7d)\n"
-            "\n"
-            "options:\n"
-            "  --socket PATH      jacod's unix socket (default %s)\n"
-            "  --server HOST:PORT jacod's TCP client address\n"
-            "  --secret-file FILE the cluster secret (hex, or a data "
-            "directory's secret):\n"
-            "                     proves who we are over --server\n"
-            "  -o, --output FMT   table (default) or json\n"
-            "  --consistent       linearizable read (needs a quorum); reads "
-            "are local otherwise\n"
-            "  -h, --help         this text; `jaco VERB --help` for a verb\n"
-            "\n"
-            "exit codes: 0 success, 1 jacod returned an error, 2 usage error,\n"
-            "3 jacod not reachable. See jaco(8).\n",
-            DEFAULT_SOCKET);
+    fprintf(
+        out,
+        "usage: jaco [--socket PATH | --server HOST:PORT --secret-file "
+        "FILE]\n"
+        "            [-o table|json] [--consistent] VERB ...\n"
+        "\n"
+        "verbs:\n"
+        "  cluster status                 cluster id, leader, term, commit "
+        "index, nodes\n"
+        "  node list                      nodes: name, address, status, "
+        "role, last contact\n"
+        "  node label NAME KEY=VALUE...   set labels on a node "
+        "(replicated, audited)\n"
+        "  node unlabel NAME KEY...       remove labels from a node\n"
+        "  node issue-join-token [--ttl DURATION]\n"
+        "                                 a single-use token for a new "
+        "host (default 1h)\n"
+        "  node join TOKEN                join this host's uninitialised "
+        "jacod to the cluster\n"
+        "  node remove [--force] NAME     remove a node from the cluster "
+        "(--force: it\n"
+        "                                 is gone for good)\n"
+        "  cluster transfer-leader [NAME] hand leadership to NAME, or to "
+        "the most\n"
+        "                                 caught-up voter\n"
+        "  raft list-peers                the Raft configuration as this "
+        "node sees it\n"
+        "  raft remove-peer --peer-id ID  remove a Raft peer by id "
+        "(forced)\n"
+        "  recover inspect DIR [DIR...]   a stopped node's data directory; "
+        "with several,\n"
+        "                                 which has the most recent log "
+        "(no jacod needed)\n"
+        "  recover write-peers --data-dir DIR --peer NAME=HOST:PORT... "
+        "[--dry-run]\n"
+        "                                 force a configuration at the "
+        "next start\n"
+        "  recover force-new-cluster --data-dir DIR [--dry-run]\n"
+        "                                 a lone survivor becomes a "
+        "one-voter cluster\n"
+        "  backup --output FILE.tar.gz    an online backup of the cluster's "
+        "state\n"
+        "  backup verify FILE             check a backup's format and "
+        "checksums\n"
+        "  restore --input FILE --name NAME [--data-dir DIR] [--force]\n"
+        "                                 a stopped host becomes a one-voter "
+        "cluster\n"
+        "                                 holding the backup "
+        "(jaco-backup(8))\n"
+        "  snapshot                       snapshot this node's state now "
+        "and compact its log\n"
+        "  audit [--type T] [--since DURATION]\n"
+        "                                 the audit log (DURATION: 90s, "
+        "15m, 2h, 7d)\n"
+        "\n"
+        "options:\n"
+        "  --socket PATH      jacod's unix socket (default %s)\n"
+        "  --server HOST:PORT jacod's TCP client address\n"
+        "  --secret-file FILE the cluster secret (hex, or a data "
+        "directory's secret):\n"
+        "                     proves who we are over --server\n"
+        "  -o, --output FMT   table (default) or json\n"
+        "  --consistent       linearizable read (needs a quorum); reads "
+        "are local otherwise\n"
+        "  -h, --help         this text; `jaco VERB --help` for a verb\n"
+        "\n"
+        "exit codes: 0 success, 1 jacod returned an error, 2 usage error,\n"
+        "3 jacod not reachable. See jaco(8).\n",
+        DEFAULT_SOCKET);
 }
 
 /* ---- talking to jacod ---- */
@@ -160,20 +168,9 @@ static int dial(void)
     return fd;
 }
 
-struct reply {
-    char code[64];
-    char message[1024];
-    const msgpack_object *result;
-    msgpack_unpacked unpacked;
-    char *buf;
-};
-
 /* Send {"op": op, "args": <args packed by the caller into args_sb>} on fd
  * and read the reply. Exits on transport errors. */
-static void call_on(int fd,
-                    const char *op,
-                    msgpack_sbuffer *args,
-                    struct reply *r)
+void call_on(int fd, const char *op, msgpack_sbuffer *args, struct reply *r)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -209,9 +206,6 @@ static void call_on(int fd,
     }
     r->result = jd_mp_get(&r->unpacked.data, "result");
 }
-
-static void reply_free(struct reply *r);
-static void fail_reply(struct reply *r);
 
 /* The TCP API's challenge-response (jr_client_proof): jacod proves the
  * cluster secret first, then we do. */
@@ -281,25 +275,30 @@ static void authenticate(int fd)
     reply_free(&r);
 }
 
-/* One request on a connection of its own (authenticated first over TCP
- * when a secret file is given). */
-static void call(const char *op, msgpack_sbuffer *args, struct reply *r)
+int jaco_connect(void)
 {
     int fd = dial();
     if (server_address != NULL && secret_file != NULL) {
         authenticate(fd);
     }
+    return fd;
+}
+
+/* One request on a connection of its own. */
+static void call(const char *op, msgpack_sbuffer *args, struct reply *r)
+{
+    int fd = jaco_connect();
     call_on(fd, op, args, r);
     close(fd);
 }
 
-static void reply_free(struct reply *r)
+void reply_free(struct reply *r)
 {
     msgpack_unpacked_destroy(&r->unpacked);
     free(r->buf);
 }
 
-static void json_string(FILE *out, const char *p, size_t n)
+void json_string(FILE *out, const char *p, size_t n)
 {
     size_t i;
     fputc('"', out);
@@ -316,7 +315,7 @@ static void json_string(FILE *out, const char *p, size_t n)
     fputc('"', out);
 }
 
-static void print_json(FILE *out, const msgpack_object *o)
+void print_json(FILE *out, const msgpack_object *o)
 {
     uint32_t i;
     switch (o->type) {
@@ -419,14 +418,14 @@ static void fail_reply_hint(struct reply *r, const char *hint)
     exit(EXIT_FAILED);
 }
 
-static void fail_reply(struct reply *r)
+void fail_reply(struct reply *r)
 {
     fail_reply_hint(r, NULL);
 }
 
 /* ---- reading results ---- */
 
-static const char *str_of(const msgpack_object *o, const char *key)
+const char *str_of(const msgpack_object *o, const char *key)
 {
     static char bufs[8][256];
     static unsigned next;
@@ -437,14 +436,14 @@ static const char *str_of(const msgpack_object *o, const char *key)
     return b;
 }
 
-static uint64_t u64_of(const msgpack_object *o, const char *key)
+uint64_t u64_of(const msgpack_object *o, const char *key)
 {
     uint64_t v = 0;
     (void)jd_mp_u64(jd_mp_get(o, key), &v);
     return v;
 }
 
-static int64_t i64_of(const msgpack_object *o, const char *key)
+int64_t i64_of(const msgpack_object *o, const char *key)
 {
     int64_t v = 0;
     (void)jd_mp_i64(jd_mp_get(o, key), &v);
@@ -1664,6 +1663,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(noun, "recover") == 0) {
         return recover_cmd(argc, argv);
+    }
+    if (strcmp(noun, "backup") == 0) {
+        return jaco_backup_cmd(argc, argv);
+    }
+    if (strcmp(noun, "restore") == 0) {
+        return jaco_restore_cmd(argc, argv);
     }
     /* Verbs with options of their own parse the global ones too. */
     if (argc > 1 && strcmp(noun, "node") == 0 &&

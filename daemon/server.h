@@ -17,7 +17,8 @@
 struct jd_ctx {
     struct jr_node *node;
     struct jd_state *state;
-    const char *name; /* this node's */
+    const char *name;     /* this node's */
+    const char *data_dir; /* jacod's data directory */
 };
 
 /* Who sent a request, for the audit log and for permissions. */
@@ -34,6 +35,12 @@ struct jd_client {
 /* api.c: answer one decoded request (any thread but the library's loop). */
 void jd_api_handle(const struct jd_ctx *ctx,
                    struct jd_client *client,
+                   const struct jd_request *req,
+                   msgpack_sbuffer *reply);
+
+/* api_backup.c: the backup.* operations; false if req is not one. */
+bool jd_api_backup(const struct jd_ctx *ctx,
+                   const struct jd_client *client,
                    const struct jd_request *req,
                    msgpack_sbuffer *reply);
 

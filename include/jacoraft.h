@@ -57,7 +57,10 @@ JR_API const char *jr_version(void);
     X(JR_EBUSY, -19, "busy: another operation of this kind is in progress")   \
     X(JR_ECONNECT, -20, "cannot connect to the peer")                         \
     X(JR_EDEADLK, -21,                                                        \
-      "blocking call made on the node's loop thread would deadlock")
+      "blocking call made on the node's loop thread would deadlock")          \
+    X(JR_EVERSION, -22,                                                       \
+      "unsupported format version: written by an incompatible version")       \
+    X(JR_ENOTEMPTY, -23, "the target is not empty")
 
 enum jr_error_code {
     JR_OK = 0,
@@ -629,6 +632,8 @@ struct jr_recovery_info {
     bool peers_pending;    /* raft/peers.json waits to be applied at start */
     bool partially_synced; /* a snapshot install did not complete: the
                               next start re-syncs from the leader */
+    char node_name[64];    /* "" when the directory predates names */
+    bool restoring;        /* a restore into it did not complete */
 };
 
 /* Read what a stopped node's data directory holds. Read-only, except that
@@ -670,6 +675,107 @@ JR_API int jr_recover_force_new_cluster(const char *data_dir,
                                         char *text,
                                         size_t text_size,
                                         struct jr_error *err);
+
+/* ------------------------------------------------------------------------
+ * Backup and restore (jaco backup, jaco restore; jaco-backup(8))
+ *
+ * A backup is a gzip-compressed tar file (tar tzf lists it) holding
+ * jaco-backup/backup.json (format, cluster id, incarnation, index, term,
+ * members, creation time, software version, the state's size and SHA-256),
+ * jaco-backup/state (the state machine and the library's own state at one
+ * committed index, as its snapshot callback streams it) and
+ * jaco-backup/SHA256SUMS (of both, for sha256sum -c after tar xzf).
+ * --------------------------------------------------------------------- */
+#define JR_BACKUP_FORMAT 1 /* the archive format this version writes */
+#define JR_BACKUP_MAX_MEMBERS 64
+
+struct jr_backup_member {
+    uint64_t id;
+    char name[64]; /* "" when the node that took it did not know it */
+    char address[128];
+    int role; /* enum jr_role */
+};
+
+struct jr_backup_info {
+    uint32_t format;   /* JR_BACKUP_FORMAT of the writer */
+    char software[32]; /* "jacoraft 0.1.0" */
+    char cluster_id[40];
+    uint32_t incarnation;
+    uint64_t index;      /* the committed index the state is at */
+    uint64_t term;       /* the cluster's term when it was taken */
+    int64_t created;     /* Unix time, seconds */
+    uint64_t state_size; /* bytes of state, uncompressed */
+    char state_sha256[65];
+    uint64_t source_id; /* the node that took it */
+    char source_name[64];
+    unsigned n_members;
+    struct jr_backup_member members[JR_BACKUP_MAX_MEMBERS];
+};
+
+/* Progress of a long operation: done of total bytes (total 0: unknown).
+ * Called from the calling thread. */
+typedef void (*jr_progress_cb)(void *data, uint64_t done, uint64_t total);
+
+/* Take an online, consistent backup into path: the state is captured on
+ * the loop thread at the applied index after a read barrier (so it holds
+ * every write acknowledged before the call), then written to
+ * "<path>.tmp", fsync'd and renamed, with the directory fsync'd: a crash
+ * never leaves a partial file under path. With JR_BACKUP_LOCAL no barrier
+ * is taken: the node's own applied state, which needs no quorum (a
+ * lagging standby's backup). info (may be NULL) gets what was written.
+ * Errors: those of jr_barrier_sync(), JR_ESTATE (not a member yet),
+ * JR_ESNAPSHOT, JR_ENOSPACE, JR_EIO, JR_ENOMEM, JR_EDEADLK. */
+#define JR_BACKUP_LOCAL 1u
+JR_API int jr_node_backup(struct jr_node *node,
+                          const char *path,
+                          unsigned flags,
+                          jr_progress_cb progress,
+                          void *progress_data,
+                          struct jr_backup_info *info,
+                          struct jr_error *err);
+
+/* Check a backup without restoring it: the archive's structure, its format
+ * version, and every checksum. info (may be NULL) gets its metadata.
+ * Errors: JR_ENOTFOUND (no such file), JR_ECORRUPT (not a backup, truncated
+ * or damaged: err names what and where), JR_EVERSION (another format
+ * version), JR_EIO, JR_ENOMEM. */
+JR_API int jr_backup_verify(const char *path,
+                            struct jr_backup_info *info,
+                            struct jr_error *err);
+
+struct jr_restore_opts {
+    const char *data_dir; /* the new node's directory */
+    uint64_t node_id;     /* the new node's id, > 0 */
+    const char *name;     /* its name (kept in its identity file) */
+    const char *address;  /* host:port it will listen on */
+    /* JR_SECRET_SIZE bytes of cluster secret to install, or NULL for a new
+     * random one (the backup holds no secret). */
+    const unsigned char *secret;
+    unsigned flags; /* JR_RESTORE_* */
+    jr_progress_cb progress;
+    void *progress_data;
+};
+/* Replace a non-empty data directory: its contents are moved aside into
+ * <data_dir>/before-restore-<time>/ first. */
+#define JR_RESTORE_FORCE 1u
+/* Verify and check the target, change nothing. */
+#define JR_RESTORE_DRY_RUN 2u
+
+/* Restore a backup offline into a data directory (no node running on it):
+ * verify the whole archive first, then write a directory that holds the
+ * backup's cluster id at the next incarnation (jaco-recovery(7): nodes of
+ * the old incarnation are refused), this node as the only voter, and the
+ * state as a snapshot at the backup's index. A RESTORING sentinel is
+ * present while writing: a node refuses to start on a directory that
+ * still has it. Starting the node then gives a single-voter cluster;
+ * others join it with tokens. Errors: those of jr_backup_verify() (the
+ * directory is not touched), JR_ENOTEMPTY (the directory holds files:
+ * JR_RESTORE_FORCE), JR_ELOCKED (a node runs on it), JR_EINVAL,
+ * JR_ENOSPACE, JR_EIO, JR_ENOMEM. */
+JR_API int jr_backup_restore(const char *path,
+                             const struct jr_restore_opts *opts,
+                             struct jr_backup_info *info,
+                             struct jr_error *err);
 
 #ifdef __cplusplus
 }

@@ -72,6 +72,20 @@ static bool is_hex_id(const char *s)
     return true;
 }
 
+bool jr__meta_name_ok(const char *name)
+{
+    size_t i;
+    if (name[0] == '\0') {
+        return false;
+    }
+    for (i = 0; name[i] != '\0'; i++) {
+        if ((unsigned char)name[i] <= ' ' || name[i] == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* The file is "key value" lines, so an operator can read it with cat. */
 int jr__meta_parse(const char *text,
                    size_t len,
@@ -137,6 +151,9 @@ int jr__meta_parse(const char *text,
                 return JR_ECORRUPT;
             }
             out.incarnation = (uint32_t)v;
+        } else if (strcmp(key, "name") == 0) {
+            /* Informational (jaco recover inspect): the id is what counts. */
+            (void)snprintf(out.name, sizeof out.name, "%s", value);
         } else if (strcmp(key, "cluster_id") == 0 ||
                    strcmp(key, "bootstrap") == 0) {
             char *dst = key[0] == 'c' ? out.cluster_id : out.bootstrap_digest;
@@ -160,13 +177,16 @@ int jr__meta_parse(const char *text,
 
 int jr__meta_format(const struct jr__meta *m, char *buf, size_t size)
 {
-    int n = snprintf(buf, size,
-                     "# jacoraft node identity: do not edit\n"
-                     "format %d\nnode_id %" PRIu64
-                     "\ncluster_id %s\n"
-                     "bootstrap %s\nincarnation %" PRIu32 "\n",
-                     META_FORMAT, m->node_id, m->cluster_id,
-                     m->bootstrap_digest, m->incarnation);
+    int n =
+        snprintf(buf, size,
+                 "# jacoraft node identity: do not edit\n"
+                 "format %d\nnode_id %" PRIu64
+                 "\ncluster_id %s\n"
+                 "bootstrap %s\nincarnation %" PRIu32 "\n%s%s%s",
+                 META_FORMAT, m->node_id, m->cluster_id, m->bootstrap_digest,
+                 m->incarnation, jr__meta_name_ok(m->name) ? "name " : "",
+                 jr__meta_name_ok(m->name) ? m->name : "",
+                 jr__meta_name_ok(m->name) ? "\n" : "");
     if (n < 0 || (size_t)n >= size) {
         return JR_EINVAL;
     }

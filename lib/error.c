@@ -44,6 +44,8 @@ static const char *slug_of(int code)
         case JR_EBUSY: return "busy";
         case JR_ECONNECT: return "connect_failed";
         case JR_EDEADLK: return "deadlock";
+        case JR_EVERSION: return "unsupported_version";
+        case JR_ENOTEMPTY: return "not_empty";
         default: return "unknown_error";
     }
 }

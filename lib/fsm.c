@@ -121,45 +121,75 @@ static int fsm_apply(struct raft_fsm *fsm,
     return 0;
 }
 
+int jr__snapshot_capture(struct jr_node *n, struct jr_snapshot_writer **out)
+{
+    struct jr_snapshot_writer *w = calloc(1, sizeof *w);
+    int rv;
+    *out = w;
+    if (w == NULL) {
+        return JR_ENOMEM;
+    }
+    rv = jr__libstate_snapshot(n, w);
+    if (rv == 0) {
+        rv = n->fsm.snapshot(n->fsm.data, w);
+    }
+    if (rv == 0 && w->error != 0) {
+        rv = w->error;
+    }
+    if (rv == 0 && w->n == 0) {
+        /* raft needs at least one buffer. */
+        w->bufs = raft_malloc(sizeof *w->bufs);
+        if (w->bufs == NULL) {
+            rv = JR_ENOMEM;
+        } else {
+            w->bufs[0].base = raft_malloc(1);
+            w->bufs[0].len = 0;
+            w->n = 1;
+            w->cap = 1;
+            if (w->bufs[0].base == NULL) {
+                rv = JR_ENOMEM;
+            }
+        }
+    }
+    return rv;
+}
+
+unsigned jr__snapshot_buffers(const struct jr_snapshot_writer *w,
+                              const struct raft_buffer **bufs)
+{
+    *bufs = w->bufs;
+    return w->n;
+}
+
+void jr__snapshot_writer_free(struct jr_snapshot_writer *w)
+{
+    if (w != NULL) {
+        writer_free(w);
+        free(w);
+    }
+}
+
 static int fsm_snapshot(struct raft_fsm *fsm,
                         struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     struct jr_node *n = fsm->data;
-    struct jr_snapshot_writer w;
-    int rv;
-    memset(&w, 0, sizeof w);
-    rv = jr__libstate_snapshot(n, &w);
-    if (rv == 0) {
-        rv = n->fsm.snapshot(n->fsm.data, &w);
-    }
-    if (rv == 0 && w.error != 0) {
-        rv = w.error;
-    }
+    struct jr_snapshot_writer *w;
+    int rv = jr__snapshot_capture(n, &w);
     if (rv != 0) {
         jr__errorf(n,
                    "snapshot at index %llu failed: state machine "
                    "returned %d; will retry",
                    (unsigned long long)n->raft.last_applied, rv);
-        writer_free(&w);
-        return RAFT_IOERR;
+        jr__snapshot_writer_free(w);
+        return rv == JR_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
     }
-    if (w.n == 0) {
-        /* raft needs at least one buffer. */
-        if (jr_snapshot_write(&w, "", 0) != 0 || w.n == 0) {
-            w.bufs = raft_malloc(sizeof *w.bufs);
-            if (w.bufs == NULL) {
-                return RAFT_NOMEM;
-            }
-            w.bufs[0].base = raft_malloc(1);
-            w.bufs[0].len = 0;
-            w.n = 1;
-        }
-    }
-    *bufs = w.bufs;
-    *n_bufs = w.n;
+    /* raft takes the buffers and their array. */
+    *bufs = w->bufs;
+    *n_bufs = w->n;
+    free(w);
     jr__debugf(n, "snapshot at index %llu: %u chunk(s)",
-               (unsigned long long)n->raft.last_applied, w.n);
+               (unsigned long long)n->raft.last_applied, *n_bufs);
     return 0;
 }
 

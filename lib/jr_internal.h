@@ -46,7 +46,12 @@ struct jr__meta {
     /* Bumped by every forced recovery of the cluster (the recovery issue):
      * nodes of one cluster id but different incarnations never talk. */
     uint32_t incarnation;
+    char name[64]; /* the node's name when it is a single word; else "" */
 };
+/* Present in a data directory while jr_backup_restore writes it. */
+#define JR__RESTORE_SENTINEL "RESTORING"
+/* A name the identity file can hold (one word of printable characters). */
+bool jr__meta_name_ok(const char *name);
 int jr__datadir_lock(const char *dir, int *fd, struct jr_error *err);
 void jr__datadir_unlock(int fd);
 /* fsync a directory (after a create, rename or unlink in it): 0 or the
@@ -321,6 +326,13 @@ void jr__applied(struct jr_node *n,
                  void *result,
                  size_t result_len);
 int jr__fsm_init(struct jr_node *n);
+/* The state as a snapshot holds it (library section, then the embedder's
+ * FSM), captured on the loop thread into *w (always set; free it with
+ * jr__snapshot_writer_free). 0, JR_ENOMEM, or the FSM's failure. */
+int jr__snapshot_capture(struct jr_node *n, struct jr_snapshot_writer **w);
+unsigned jr__snapshot_buffers(const struct jr_snapshot_writer *w,
+                              const struct raft_buffer **bufs);
+void jr__snapshot_writer_free(struct jr_snapshot_writer *w);
 
 /* libstate.c: the library's own replicated state (used join tokens). */
 struct jr__libstate;

@@ -467,7 +467,7 @@ static int create_file(struct jr__logstore *s,
     char path[PATH_SIZE];
     int fd, rv;
     path_of(s, name, path);
-    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         return io_fail(s, name, "create", errno);
     }
@@ -507,7 +507,7 @@ static int prepare_step(struct jr__logstore *s, uint64_t size)
         s->prep_serial++;
         open_name(name, s->prep_serial);
         path_of(s, name, path);
-        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) {
             return io_fail(s, name, "create", errno);
         }

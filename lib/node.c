@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -560,6 +561,22 @@ static void node_free(struct jr_node *n)
     free(n);
 }
 
+/* A restore (jr_backup_restore) that did not finish leaves its sentinel:
+ * the directory is neither the old node nor the restored one. */
+static bool restore_incomplete(const char *dir, struct jr_error *err)
+{
+    char path[4096];
+    (void)snprintf(path, sizeof path, "%s/%s", dir, JR__RESTORE_SENTINEL);
+    if (access(path, F_OK) != 0) {
+        return false;
+    }
+    jr__error_set(err, JR_ESTATE,
+                  "a restore into %s did not complete (%s is present): run "
+                  "jaco restore --force again, or wipe the directory",
+                  dir, path);
+    return true;
+}
+
 int jr_node_open(const struct jr_config *in,
                  struct jr_node **out,
                  struct jr_error *err)
@@ -607,10 +624,15 @@ int jr_node_open(const struct jr_config *in,
     if (rv != 0) {
         goto err_free;
     }
+    if (restore_incomplete(n->data_dir, err)) {
+        rv = err != NULL ? err->code : JR_ESTATE;
+        goto err_unlock;
+    }
     rv = jr__meta_load(n->data_dir, &n->meta, err);
     if (rv == JR_ENOTFOUND) {
         memset(&n->meta, 0, sizeof n->meta);
         n->meta.node_id = n->cfg.id;
+        (void)snprintf(n->meta.name, sizeof n->meta.name, "%s", n->name);
         rv = jr__meta_store(n->data_dir, &n->meta, err);
     } else if (rv == 0 && n->meta.node_id != n->cfg.id) {
         rv = jr__error_set(err, JR_EMISMATCH,
@@ -618,6 +640,15 @@ int jr_node_open(const struct jr_config *in,
                            "%llu: use that id, or another directory",
                            n->data_dir, (unsigned long long)n->meta.node_id,
                            (unsigned long long)n->cfg.id);
+    }
+    if (rv == 0 && n->meta.name[0] == '\0' && jr__meta_name_ok(n->name)) {
+        /* A directory from before names were kept: add it (best effort,
+         * it only serves jaco recover inspect). */
+        struct jr__meta named = n->meta;
+        (void)snprintf(named.name, sizeof named.name, "%s", n->name);
+        if (jr__meta_store(n->data_dir, &named, NULL) == 0) {
+            n->meta = named;
+        }
     }
     if (rv != 0) {
         goto err_unlock;

@@ -190,7 +190,15 @@ int jr_recover_inspect(const char *dir,
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         return jr__error_set(err, JR_ENOTFOUND, "%s: no such directory", dir);
     }
+    (void)snprintf(path, sizeof path, "%s/%s", dir, JR__RESTORE_SENTINEL);
+    info->restoring = access(path, F_OK) == 0;
     rv = jr__meta_load(dir, &meta, err);
+    if (rv == JR_ENOTFOUND && info->restoring) {
+        return jr__error_set(err, JR_ESTATE,
+                             "%s: a restore into it did not complete (%s is "
+                             "present): run jaco restore --force again",
+                             dir, JR__RESTORE_SENTINEL);
+    }
     if (rv == JR_ENOTFOUND) {
         return jr__error_set(err, JR_ENOTFOUND,
                              "%s is not a jacoraft data directory (no "
@@ -201,6 +209,7 @@ int jr_recover_inspect(const char *dir,
         return rv;
     }
     info->node_id = meta.node_id;
+    (void)snprintf(info->node_name, sizeof info->node_name, "%s", meta.name);
     (void)snprintf(info->cluster_id, sizeof info->cluster_id, "%s",
                    meta.cluster_id);
     info->incarnation = meta.incarnation;
@@ -513,7 +522,14 @@ int jr_recover_write_peers(const char *dir,
                              "write peers: between 1 and %d servers",
                              JR__PEERS_MAX);
     }
+    (void)snprintf(path, sizeof path, "%s/%s", dir, JR__RESTORE_SENTINEL);
     rv = jr__meta_load(dir, &meta, err);
+    if (rv == JR_ENOTFOUND && access(path, F_OK) == 0) {
+        return jr__error_set(err, JR_ESTATE,
+                             "%s: a restore into it did not complete (%s is "
+                             "present): run jaco restore --force again",
+                             dir, JR__RESTORE_SENTINEL);
+    }
     if (rv == JR_ENOTFOUND) {
         return jr__error_set(err, JR_ENOTFOUND,
                              "%s is not a jacoraft data directory (no "

@@ -825,7 +825,7 @@ int jr__snapstore_put(const char *dir,
         0) {
         goto err;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         e = errno;
         jr__errf(errmsg, "create %s: %s", tmp, strerror(e));

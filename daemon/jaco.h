@@ -1,0 +1,45 @@
+/* jaco.h: what jaco's verbs share across its files (jaco.c: talking to
+ * jacod and printing; jaco_backup.c: backup and restore). */
+#ifndef JACO_H
+#define JACO_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+
+extern bool json_output;        /* -o json */
+extern const char *secret_file; /* --secret-file */
+
+struct reply {
+    char code[64];
+    char message[1024];
+    const msgpack_object *result;
+    msgpack_unpacked unpacked;
+    char *buf;
+};
+
+/* A connection to jacod, authenticated over --server with --secret-file.
+ * Exits with EXIT_UNREACHABLE when jacod cannot be reached. */
+int jaco_connect(void);
+/* One request on fd and its reply; exits on transport errors. */
+void call_on(int fd, const char *op, msgpack_sbuffer *args, struct reply *r);
+void reply_free(struct reply *r);
+/* Print the reply's error (and a hint) and exit with EXIT_FAILED. */
+void fail_reply(struct reply *r);
+
+void json_string(FILE *out, const char *p, size_t n);
+void print_json(FILE *out, const msgpack_object *o);
+const char *str_of(const msgpack_object *o, const char *key);
+uint64_t u64_of(const msgpack_object *o, const char *key);
+int64_t i64_of(const msgpack_object *o, const char *key);
+
+/* jaco_backup.c; argv[0] is the noun. */
+int jaco_backup_cmd(int argc, char **argv);
+int jaco_restore_cmd(int argc, char **argv);
+
+#endif
