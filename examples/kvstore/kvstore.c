@@ -10,6 +10,8 @@
  *   LGET <key>          ->  VALUE <value>  |  NOTFOUND       (linearizable)
  *   STATUS              ->  STATUS <json>
  *   TOKEN <ttl seconds> ->  TOKEN <join token>   (for serve --join-token)
+ *   BACKUP <path>       ->  BACKUP <index> <state bytes>  (an online backup
+ *                           written by this server to path; jaco-backup(8))
  *   any failure         ->  ERR <code> <message>
  *
  * Keys are 1-255 bytes without whitespace; values are up to 64 KiB without
@@ -288,6 +290,7 @@ struct pending {
     struct jr_barrier barrier;
     char key[MAX_KEY + 1];
     struct pending *done_next; /* in the completion hand-over list */
+    uv_work_t work;            /* BACKUP: jr_node_backup off the loop */
 };
 
 struct conn {
@@ -520,6 +523,48 @@ static bool valid_key(const char *k, size_t len)
     return len > 0 && len <= MAX_KEY && memchr(k, ' ', len) == NULL;
 }
 
+static void backup_work(uv_work_t *w)
+{
+    struct pending *p = w->data;
+    struct jr_backup_info *b = calloc(1, sizeof *b);
+    struct jr_error err = {0, ""};
+    int rv = b == NULL ? JR_ENOMEM
+                       : jr_node_backup(node, p->key, 0, NULL, NULL, b, &err);
+    if (rv != 0) {
+        set_error(p, rv, err.message[0] != '\0' ? err.message : NULL);
+    } else {
+        set_answer(p, "BACKUP %" PRIu64 " %" PRIu64, b->index, b->state_size);
+    }
+    free(b);
+}
+
+static void backup_done(uv_work_t *w, int status)
+{
+    (void)status;
+    hand_over(w->data);
+}
+
+/* jr_node_backup blocks (a barrier, then the archive's write): run it on
+ * libuv's thread pool, and answer like an asynchronous read. */
+static void start_backup(struct conn *c, struct pending *p, const char *path)
+{
+    if (path[0] == '\0' || strlen(path) > MAX_KEY) {
+        set_error(p, JR_EINVAL, "usage: BACKUP <path>");
+        p->ready = true;
+        return;
+    }
+    memcpy(p->key, path, strlen(path) + 1);
+    p->async = true;
+    c->inflight++;
+    p->work.data = p;
+    if (uv_queue_work(loop, &p->work, backup_work, backup_done) != 0) {
+        p->async = false;
+        c->inflight--;
+        set_error(p, JR_ENOMEM, NULL);
+        p->ready = true;
+    }
+}
+
 static void handle_line(struct conn *c, char *line, size_t len)
 {
     struct pending *p = calloc(1, sizeof *p);
@@ -547,6 +592,10 @@ static void handle_line(struct conn *c, char *line, size_t len)
     if (strcmp(line, "STATUS") == 0) {
         status_json(p);
         p->ready = true;
+        return;
+    }
+    if (strcmp(line, "BACKUP") == 0) {
+        start_backup(c, p, key);
         return;
     }
     if (strcmp(line, "TOKEN") == 0) {
@@ -739,7 +788,13 @@ static void usage(FILE *f)
             "       kvstore [--server HOST:PORT] get [--linearizable] KEY\n"
             "       kvstore [--server HOST:PORT] del KEY\n"
             "       kvstore [--server HOST:PORT] status [--json]\n"
-            "       kvstore [--server HOST:PORT] token [TTL_SECONDS]\n");
+            "       kvstore [--server HOST:PORT] token [TTL_SECONDS]\n"
+            "       kvstore [--server HOST:PORT] backup PATH   (written by "
+            "the server)\n"
+            "       kvstore restore --input FILE --id N --address HOST:PORT "
+            "--data-dir DIR\n"
+            "                       [--name NAME] [--secret-file FILE] "
+            "[--force]\n");
 }
 
 static int parse_members(char *spec,
@@ -1035,6 +1090,8 @@ static int client(const char *server_address, int argc, char **argv)
         n = snprintf(line, MAX_LINE + 64, "DEL %s\n", argv[1]);
     } else if (strcmp(verb, "status") == 0 && len == 0) {
         n = snprintf(line, MAX_LINE + 64, "STATUS\n");
+    } else if (strcmp(verb, "backup") == 0 && len == 1) {
+        n = snprintf(line, MAX_LINE + 64, "BACKUP %s\n", argv[1]);
     } else if (strcmp(verb, "token") == 0 && len <= 1) {
         n = snprintf(line, MAX_LINE + 64, "TOKEN %s\n",
                      len == 1 ? argv[1] : "3600");
@@ -1078,8 +1135,9 @@ static int client(const char *server_address, int argc, char **argv)
         fprintf(stderr, "Error{code: not_found}: no such key\n");
         free(line);
         return 1;
-    } else if (strncmp(line, "TOKEN ", 6) == 0) {
-        printf("%s\n", line + 6);
+    } else if (strncmp(line, "TOKEN ", 6) == 0 ||
+               strncmp(line, "BACKUP ", 7) == 0) {
+        printf("%s\n", strchr(line, ' ') + 1);
     } else if (strncmp(line, "STATUS ", 7) == 0) {
         if (json) {
             printf("%s\n", line + 7);
@@ -1105,12 +1163,77 @@ static int client(const char *server_address, int argc, char **argv)
     return 0;
 }
 
+/* Offline: a fresh data directory becomes a one-voter cluster holding the
+ * backup (jr_backup_restore); serve it without --bootstrap or --join. */
+static int restore(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"input", required_argument, NULL, 'f'},
+        {"id", required_argument, NULL, 'i'},
+        {"address", required_argument, NULL, 'a'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"name", required_argument, NULL, 'n'},
+        {"secret-file", required_argument, NULL, 'S'},
+        {"force", no_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0},
+    };
+    struct jr_restore_opts o;
+    struct jr_backup_info *b;
+    struct jr_error err = {0, ""};
+    unsigned char secret[JR_SECRET_SIZE];
+    const char *input = NULL;
+    int opt, rv;
+    memset(&o, 0, sizeof o);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+            case 'f': input = optarg; break;
+            case 'i': o.node_id = parse_uint("--id", optarg); break;
+            case 'a': o.address = optarg; break;
+            case 'd': o.data_dir = optarg; break;
+            case 'n': o.name = optarg; break;
+            case 'F': o.flags |= JR_RESTORE_FORCE; break;
+            case 'S':
+                if (jr_secret_read_file(optarg, secret, &err) != 0) {
+                    fprintf(stderr, "kvstore: --secret-file: %s\n",
+                            err.message);
+                    return 2;
+                }
+                o.secret = secret;
+                break;
+            default: usage(stderr); return 2;
+        }
+    }
+    if (input == NULL || o.node_id == 0 || o.address == NULL ||
+        o.data_dir == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        return 1;
+    }
+    rv = jr_backup_restore(input, &o, b, &err);
+    if (rv != 0) {
+        fprintf(stderr, "Error{code: %s}: %s\n", jr_err_slug(rv), err.message);
+        free(b);
+        return 1;
+    }
+    printf("restored cluster %s at index %" PRIu64 " into %s\n", b->cluster_id,
+           b->index, o.data_dir);
+    free(b);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *server_address = "127.0.0.1:7001";
     int i = 1;
     if (argc >= 2 && strcmp(argv[1], "serve") == 0) {
         return serve(argc - 1, argv + 1);
+    }
+    if (argc >= 2 && strcmp(argv[1], "restore") == 0) {
+        return restore(argc - 1, argv + 1);
     }
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "--server") == 0 && i + 1 < argc) {
