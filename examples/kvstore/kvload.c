@@ -62,7 +62,8 @@ static int verify(const char *server, const char *path)
         return 1;
     }
     while (fgets(key, sizeof key, f) != NULL) {
-        key[strcspn(key, "\n")] = '\0';
+        /* "key index": the index is for the caller's own checks. */
+        key[strcspn(key, " \n")] = '\0';
         if (key[0] == '\0') {
             continue;
         }
@@ -281,8 +282,11 @@ int main(int argc, char **argv)
                 if (strncmp(c->rbuf + start, "OK ", 3) == 0) {
                     lat[done - errors] = now_ns() - c->sent_at[c->head];
                     if (ack != NULL) {
-                        fprintf(ack, "%s%" PRIu64 "\n", prefix,
-                                c->keys[c->head]);
+                        /* "OK <index>": the key and the log index it
+                         * was committed at. */
+                        fprintf(ack, "%s%" PRIu64 " %.*s\n", prefix,
+                                c->keys[c->head], (int)(j - start - 3),
+                                c->rbuf + start + 3);
                     }
                 } else {
                     if (errors < 5) {
