@@ -173,7 +173,9 @@ static void op_status(const struct jd_ctx *ctx,
     msgpack_pack_array(&pk, st->n_peers);
     for (i = 0; i < st->n_peers; i++) {
         const struct jr_peer_status *p = &st->peers[i];
-        msgpack_pack_map(&pk, 10);
+        msgpack_pack_map(&pk, 11);
+        jd_mp_key(&pk, "match_index"); /* 0 unless this node leads */
+        msgpack_pack_uint64(&pk, p->match_index);
         jd_mp_kv_str(&pk, "zone", st->details[i].zone);
         jd_mp_kv_str(&pk, "why", st->details[i].role_reason);
         jd_mp_key(&pk, "id");

@@ -132,6 +132,12 @@ static const struct opt opts[] = {
     {"dead-node-timeout", "DURATION", OPT_DURATION, FIELD(dead_node_timeout_s),
      0, 30 * 86400,
      "remove a node unreachable this long (0: never, the default)"},
+    {"backup-dir", "PATH", OPT_PLUGIN, FIELD(backup_dir), 0, 0,
+     "make this a backup node writing archives here (jaco-backup(8))"},
+    {"backup-interval", "DURATION", OPT_DURATION, FIELD(backup_interval_s), 1,
+     30 * 86400, "a backup node's time between archives (default 1h)"},
+    {"backup-keep", "N", OPT_COUNT, FIELD(backup_keep), 1, 100000,
+     "archives a backup node keeps (default 24)"},
 };
 
 #define N_OPTS (sizeof opts / sizeof opts[0])
@@ -762,6 +768,8 @@ void jd_config_defaults(struct jd_config *c)
     c->audit_max_age_s = 30 * 86400;
     c->max_voters = 5;
     c->promote_after_ms = 10000;
+    c->backup_interval_s = 3600;
+    c->backup_keep = 24;
 }
 
 int jd_config_parse(struct jd_config *c,

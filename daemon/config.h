@@ -44,6 +44,9 @@ struct jd_config {
     unsigned promote_after_ms; /* standby stable this long; default 10000 */
     unsigned dead_node_timeout_s; /* remove a node unreachable this long;
                                      0 (default): never */
+    char backup_dir[4096];        /* "" (default): not a backup node */
+    unsigned backup_interval_s;   /* default 3600 */
+    unsigned backup_keep;         /* default 24 */
 };
 
 /* Fill c with the defaults listed above. The name is the host name up to its

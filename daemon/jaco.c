@@ -548,6 +548,62 @@ static struct reply status_call(void)
 
 /* ---- verbs ---- */
 
+static const char *label_of(const msgpack_object *node, const char *key)
+{
+    return str_of(jd_mp_get(node, "labels"), key);
+}
+
+/* Backup nodes record each archive as labels of theirs (jaco-backup(8)):
+ * its age, its index against the commit index, the node's lag when this
+ * node leads, and STALE past twice the interval. */
+static void print_backups(const msgpack_object *res,
+                          const msgpack_object *nodes,
+                          const msgpack_object *peers)
+{
+    uint32_t i, j;
+    bool header = false;
+    for (i = 0; nodes != NULL && i < nodes->via.array.size; i++) {
+        const msgpack_object *n = &nodes->via.array.ptr[i];
+        uint64_t interval =
+            strtoull(label_of(n, "jaco.backup.interval"), NULL, 10);
+        int64_t at = strtoll(label_of(n, "jaco.backup.time"), NULL, 10);
+        uint64_t index = strtoull(label_of(n, "jaco.backup.index"), NULL, 10);
+        uint64_t commit = u64_of(res, "commit_index");
+        char age[32], every[32], lag[64] = "";
+        if (interval == 0 || at == 0) {
+            continue;
+        }
+        if (!header) {
+            printf("Backups:\n");
+            header = true;
+        }
+        ago(age, sizeof age, at);
+        (void)snprintf(every, sizeof every, "%" PRIu64 "%s",
+                       interval % 3600 == 0 ? interval / 3600
+                       : interval % 60 == 0 ? interval / 60
+                                            : interval,
+                       interval % 3600 == 0 ? "h"
+                       : interval % 60 == 0 ? "m"
+                                            : "s");
+        for (j = 0; peers != NULL && j < peers->via.array.size; j++) {
+            const msgpack_object *p = &peers->via.array.ptr[j];
+            uint64_t match = u64_of(p, "match_index");
+            if (u64_of(p, "id") == u64_of(n, "id") && match != 0 &&
+                strcmp(str_of(res, "state"), "leader") == 0) {
+                (void)snprintf(lag, sizeof lag, ", log lag %" PRIu64 " entries",
+                               commit > match ? commit - match : 0);
+            }
+        }
+        printf("  %-16s newest archive %s (index %" PRIu64 ", %" PRIu64
+               " entries behind commit), every %s%s%s\n",
+               str_of(n, "name"), age, index,
+               commit > index ? commit - index : 0, every, lag,
+               now_ms() - at > (int64_t)interval * 2000
+                   ? "  STALE: older than twice the interval"
+                   : "");
+    }
+}
+
 static int cluster_status(void)
 {
     struct reply r = status_call();
@@ -626,6 +682,7 @@ static int cluster_status(void)
                    "NODE_STATUS_UNKNOWN");
         }
     }
+    print_backups(res, nodes, peers);
     reply_free(&r);
     return 0;
 }

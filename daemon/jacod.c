@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "backup_node.h"
 #include "config.h"
 #include "server.h"
 #include "state.h"
@@ -35,7 +36,8 @@ static struct jd_state *state;
 static struct jd_server *server;
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t observe_timer;
-static bool observe_in_flight; /* under observe_mutex */
+static struct jd_backup_node *backup_node; /* backup-dir set */
+static bool observe_in_flight;             /* under observe_mutex */
 static uv_mutex_t observe_mutex;
 static struct jr_apply observe_req;
 static char *observe_cmd;
@@ -74,6 +76,11 @@ static void lib_log(void *data, int level, const char *message)
         fprintf(stderr, "jacod[%s] %s: %s\n", config.name, level_name(level),
                 message);
     }
+}
+
+static void backup_log(int level, const char *message)
+{
+    logf_(level, "%s", message);
 }
 
 static int parse_level(const char *s)
@@ -204,6 +211,8 @@ static void shutdown_daemon(const char *why)
     uv_close((uv_handle_t *)&sig_int, handle_closed);
     uv_close((uv_handle_t *)&sig_hup, handle_closed);
     uv_close((uv_handle_t *)&observe_timer, handle_closed);
+    jd_backup_node_stop(backup_node);
+    backup_node = NULL;
     if (server != NULL) {
         jd_server_stop(server);
         server = NULL;
@@ -358,6 +367,8 @@ static int open_node(char *err, size_t errlen)
     cfg.max_voters = config.max_voters;
     cfg.promote_after_ms = config.promote_after_ms;
     cfg.dead_node_timeout_ms = config.dead_node_timeout_s * 1000;
+    /* A backup node follows the log but must never vote. */
+    cfg.never_vote = config.backup_dir[0] != '\0';
     memset(&jerr, 0, sizeof jerr);
     if ((rv = jr_node_open(&cfg, &node, &jerr)) != 0) {
         snprintf(err, errlen, "%s", jerr.message);
@@ -435,6 +446,12 @@ int main(int argc, char **argv)
         jd_state_free(state);
         return 2;
     }
+    if (config.backup_dir[0] != '\0' &&
+        jd_backup_dir_check(config.backup_dir, err, sizeof err) != 0) {
+        fprintf(stderr, "jacod: %s\n", err);
+        jd_state_free(state);
+        return 1;
+    }
     if (probe_listen(err, sizeof err) != 0) {
         fprintf(stderr, "jacod: %s\n", err);
         jd_state_free(state);
@@ -469,6 +486,13 @@ int main(int argc, char **argv)
     uv_timer_init(loop, &observe_timer);
     uv_timer_start(&observe_timer, observe_cb, OBSERVE_INTERVAL_MS,
                    OBSERVE_INTERVAL_MS);
+    if (config.backup_dir[0] != '\0') {
+        backup_node = jd_backup_node_start(loop, node, &config, backup_log);
+        logf_(JR_LOG_INFO,
+              "backup node: an archive into %s every %u s, keeping %u; "
+              "this node never votes",
+              config.backup_dir, config.backup_interval_s, config.backup_keep);
+    }
 
     if (jr_node_status(node, &st) == 0) {
         if (st->cluster_id[0] == '\0') {

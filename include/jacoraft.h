@@ -205,6 +205,11 @@ struct jr_config {
      * leaves the reachable voters short of a majority (0: off, the
      * default; removal is then the operator's decision). */
     unsigned dead_node_timeout_ms;
+    /* This node never votes: once a member, it has the log record it, and
+     * every leader's reconciler keeps it a standby (never promoted, not
+     * counted towards the voter target). For a backup node, which follows
+     * the log to write backups (jaco-backup(8)). */
+    bool never_vote;
     /* new fields go here, at the end, only */
 };
 

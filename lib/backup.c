@@ -874,6 +874,7 @@ static int restore_write(const struct jr_restore_opts *o,
     struct jr__snapshot_info snap;
     struct jr__raft_meta rmeta;
     struct jr__meta meta;
+    struct jr_member member;
     unsigned char secret[JR__SECRET_LEN];
     int rv;
 
@@ -920,6 +921,11 @@ static int restore_write(const struct jr_restore_opts *o,
     /* A new incarnation: hosts still holding the old cluster are refused
      * (jaco-recovery(7), split brain) until wiped and joined. */
     meta.incarnation = b->incarnation + 1;
+    /* As if this node had bootstrapped a one-node cluster: a daemon whose
+     * configuration says so (jacod's bootstrap = true) starts on it. */
+    member.id = o->node_id;
+    member.address = o->address;
+    jr__members_digest(&member, 1, meta.bootstrap_digest);
     if (o->name != NULL) {
         (void)snprintf(meta.name, sizeof meta.name, "%s", o->name);
     }

@@ -265,8 +265,9 @@ struct jr_node {
     int disk_failed;  /* io.c: a leader's append failed (JR_ENOSPACE...) */
     int append_error; /* io.c: the last append's outcome, if a disk error */
     struct raft_transfer disk_transfer;
-    uint64_t leaving_id;    /* admin.c: a graceful removal wants it out */
-    uint64_t leaving_until; /* loop time the mark lapses */
+    bool never_vote_inflight; /* reconcile.c: recording cfg.never_vote */
+    uint64_t leaving_id;      /* admin.c: a graceful removal wants it out */
+    uint64_t leaving_until;   /* loop time the mark lapses */
 
     /* Stop sequence. */
     struct raft_transfer transfer;
@@ -352,6 +353,13 @@ void jr__libstate_free(struct jr_node *n);
 /* The command recording a used join token, stamped with the leader's wall
  * clock now_ms (so every node forgets expired tokens at the same entry);
  * malloc'd, the caller frees it. */
+/* The command recording that member id never votes (jr_config.never_vote),
+ * malloc'd; and whether the applied log says so. */
+void *jr__libstate_never_vote_cmd(uint64_t id, size_t *len);
+bool jr__libstate_never_votes(struct jr_node *n, uint64_t id);
+/* Whether buf (a library command, unwrapped) is the never-vote record of
+ * member id: the only library command a follower may forward. */
+bool jr__libstate_is_never_vote_of(const void *buf, size_t len, uint64_t id);
 void *jr__libstate_token_cmd(const unsigned char nonce[16],
                              uint64_t expires_ms,
                              uint64_t joiner_id,

@@ -1,7 +1,9 @@
 /* libstate.c: the little state the library itself replicates through the
- * log, beside the embedder's: the join tokens already used. A token is
+ * log, beside the embedder's: the join tokens already used (a token is
  * single use across the whole cluster and across leader changes, so the
- * record must be committed, not kept on the node that admitted the joiner.
+ * record must be committed, not kept on the node that admitted the
+ * joiner), and the members that must never vote (backup nodes: whichever
+ * node leads, its reconciler must know them).
  *
  * Commands travel in envelopes flagged internal (apply.c) and never reach
  * the embedder's FSM. Snapshots start with a section of ours (magic, length,
@@ -17,9 +19,11 @@
 #include "mpbound.h"
 
 #define CMD_TOKEN_USED 1
+#define CMD_NEVER_VOTE 2
 #define SECTION_MAGIC "\0JACOLIB"
 #define SECTION_MAGIC_LEN 8
-#define SECTION_VERSION 1
+#define SECTION_VERSION 2 /* 1: without the never-vote list */
+#define MAX_NEVER_VOTE 64
 #define MAX_USED 65536 /* at most this many unexpired tokens remembered */
 
 struct used_token {
@@ -31,6 +35,8 @@ struct used_token {
 struct jr__libstate {
     struct used_token *used;
     unsigned n_used;
+    uint64_t never_vote[MAX_NEVER_VOTE];
+    unsigned n_never_vote;
 };
 
 static struct jr__libstate *state_of(struct jr_node *n)
@@ -103,6 +109,78 @@ static int add_used(struct jr__libstate *st,
     return 0;
 }
 
+void *jr__libstate_never_vote_cmd(uint64_t id, size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint64(&pk, CMD_NEVER_VOTE);
+    msgpack_pack_uint64(&pk, id);
+    *len = sb.size;
+    return sb.data;
+}
+
+bool jr__libstate_is_never_vote_of(const void *buf, size_t len, uint64_t id)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    bool ok;
+    if (!jr__msgpack_bounded(buf, len)) {
+        return false;
+    }
+    msgpack_unpacked_init(&u);
+    ok = msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+         u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 2 &&
+         u.data.via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         u.data.via.array.ptr[0].via.u64 == CMD_NEVER_VOTE &&
+         u.data.via.array.ptr[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         u.data.via.array.ptr[1].via.u64 == id && id != 0;
+    msgpack_unpacked_destroy(&u);
+    return ok;
+}
+
+bool jr__libstate_never_votes(struct jr_node *n, uint64_t id)
+{
+    struct jr__libstate *st = state_of(n);
+    unsigned i;
+    for (i = 0; st != NULL && i < st->n_never_vote; i++) {
+        if (st->never_vote[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int add_never_vote(struct jr__libstate *st, uint64_t id)
+{
+    unsigned i;
+    for (i = 0; i < st->n_never_vote; i++) {
+        if (st->never_vote[i] == id) {
+            return 0;
+        }
+    }
+    if (st->n_never_vote == MAX_NEVER_VOTE) {
+        return JR_ENOMEM;
+    }
+    st->never_vote[st->n_never_vote++] = id;
+    return 0;
+}
+
+/* [CMD_NEVER_VOTE, id]: a full list is not an error of the log; the node
+ * keeps asking and its status says it is not recorded. */
+static int apply_never_vote(struct jr__libstate *st, const msgpack_object *o)
+{
+    const msgpack_object *f = o->via.array.ptr;
+    if (o->via.array.size != 2 ||
+        f[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        return JR_ECORRUPT;
+    }
+    (void)add_never_vote(st, f[1].via.u64);
+    return 0;
+}
+
 /* Result: one byte, 0 = recorded (the token was unused, or used by this
  * same joiner: a retry after a lost answer), 1 = already used by another
  * node, 2 = not recorded (too many unexpired tokens). Every node reaches
@@ -129,10 +207,18 @@ int jr__libstate_apply(struct jr_node *n,
     }
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 5) {
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 1) {
         goto out;
     }
     f = u.data.via.array.ptr;
+    if (f[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        f[0].via.u64 == CMD_NEVER_VOTE) {
+        rv = apply_never_vote(st, &u.data);
+        goto out;
+    }
+    if (u.data.via.array.size != 5) {
+        goto out;
+    }
     if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
         f[0].via.u64 != CMD_TOKEN_USED || f[1].type != MSGPACK_OBJECT_BIN ||
         f[1].via.bin.size != JR__TOKEN_NONCE_LEN ||
@@ -181,7 +267,7 @@ int jr__libstate_snapshot(struct jr_node *n, struct jr_snapshot_writer *w)
     }
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 2);
+    msgpack_pack_array(&pk, 3);
     msgpack_pack_uint64(&pk, SECTION_VERSION);
     msgpack_pack_array(&pk, st->n_used);
     for (i = 0; i < st->n_used; i++) {
@@ -189,6 +275,10 @@ int jr__libstate_snapshot(struct jr_node *n, struct jr_snapshot_writer *w)
         jr__pack_bin(&pk, st->used[i].nonce, JR__TOKEN_NONCE_LEN);
         msgpack_pack_uint64(&pk, st->used[i].expires_ms);
         msgpack_pack_uint64(&pk, st->used[i].joiner_id);
+    }
+    msgpack_pack_array(&pk, st->n_never_vote);
+    for (i = 0; i < st->n_never_vote; i++) {
+        msgpack_pack_uint64(&pk, st->never_vote[i]);
     }
     memcpy(hdr, SECTION_MAGIC, SECTION_MAGIC_LEN);
     hdr[8] = (unsigned char)(sb.size >> 24);
@@ -209,7 +299,7 @@ int jr__libstate_restore(struct jr_node *n,
                          size_t *skip)
 {
     const unsigned char *p = buf;
-    struct jr__libstate *st = state_of(n), fresh = {NULL, 0};
+    struct jr__libstate *st = state_of(n), fresh;
     msgpack_unpacked u;
     const msgpack_object *f;
     size_t slen, off = 0;
@@ -217,6 +307,7 @@ int jr__libstate_restore(struct jr_node *n,
     int rv = JR_ECORRUPT;
 
     *skip = 0;
+    memset(&fresh, 0, sizeof fresh);
     if (st == NULL) {
         return JR_ENOMEM;
     }
@@ -224,6 +315,7 @@ int jr__libstate_restore(struct jr_node *n,
         memcmp(p, SECTION_MAGIC, SECTION_MAGIC_LEN) != 0) {
         /* A snapshot from before the section existed: nothing used. */
         st->n_used = 0;
+        st->n_never_vote = 0;
         return 0;
     }
     slen = ((size_t)p[8] << 24) | ((size_t)p[9] << 16) | ((size_t)p[10] << 8) |
@@ -235,14 +327,29 @@ int jr__libstate_restore(struct jr_node *n,
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, (const char *)p + 12, slen, &off) !=
             MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 2) {
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 2) {
         goto out;
     }
     f = u.data.via.array.ptr;
+    /* Version 1 has no never-vote list; version 2 adds it third. */
     if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        f[0].via.u64 != SECTION_VERSION || f[1].type != MSGPACK_OBJECT_ARRAY ||
-        f[1].via.array.size > MAX_USED) {
+        (f[0].via.u64 != 1 && f[0].via.u64 != SECTION_VERSION) ||
+        u.data.via.array.size != (f[0].via.u64 == 1 ? 2u : 3u) ||
+        f[1].type != MSGPACK_OBJECT_ARRAY || f[1].via.array.size > MAX_USED) {
         goto out;
+    }
+    if (u.data.via.array.size == 3) {
+        const msgpack_object *l = &f[2];
+        if (l->type != MSGPACK_OBJECT_ARRAY ||
+            l->via.array.size > MAX_NEVER_VOTE) {
+            goto out;
+        }
+        for (i = 0; i < l->via.array.size; i++) {
+            if (l->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                goto out;
+            }
+            (void)add_never_vote(&fresh, l->via.array.ptr[i].via.u64);
+        }
     }
     for (i = 0; i < f[1].via.array.size; i++) {
         const msgpack_object *e = &f[1].via.array.ptr[i];

@@ -553,7 +553,11 @@ void jr__reconcile_why(const struct jr__rc_member *m,
                        "target %u)",
                        v.voters - v.leaving, v.target);
     } else if (s->role == RAFT_VOTER) {
-        if (s->leaving) {
+        if (s->never_vote) {
+            (void)snprintf(buf, size,
+                           "voter: never votes (backup node), to be "
+                           "demoted");
+        } else if (s->leaving) {
             (void)snprintf(buf, size,
                            "voter: leaving, waiting for a standby to take "
                            "its place");
@@ -573,7 +577,10 @@ void jr__reconcile_why(const struct jr__rc_member *m,
     } else {
         switch (standby_state(&v, s)) {
             case SB_LEAVING:
-                (void)snprintf(buf, size, "standby: leaving");
+                (void)snprintf(buf, size, "%s",
+                               s->never_vote
+                                   ? "standby: never votes (backup node)"
+                                   : "standby: leaving");
                 break;
             case SB_UNREACHABLE:
                 (void)snprintf(buf, size, "standby: not reachable");
@@ -731,7 +738,11 @@ static void node_contact(void *arg, struct jr__rc_member *m)
     (void)snprintf(m->zone, sizeof m->zone, "%s",
                    jr__contact_zone_of(n, m->id));
     m->reachable = reachable;
-    m->leaving = m->id == n->leaving_id && now < n->leaving_until;
+    m->never_vote = jr__libstate_never_votes(n, m->id);
+    /* A backup node is out of the vote for good: to the planner, it is
+     * always on its way out. */
+    m->leaving =
+        (m->id == n->leaving_id && now < n->leaving_until) || m->never_vote;
     if (c == NULL) {
         m->since_ms = now;
         return;
@@ -770,6 +781,51 @@ static void reconciled_cb(struct jr__rc_req *req, int status)
     }
 }
 
+static void never_vote_recorded_cb(struct jr_apply *req,
+                                   int status,
+                                   const void *result,
+                                   size_t result_len)
+{
+    struct jr_node *n = req->data;
+    (void)result;
+    (void)result_len;
+    n->never_vote_inflight = false;
+    if (status != 0) {
+        jr__debugf(n, "never-vote record: %s (will retry)",
+                   jr_strerror(status));
+    }
+    free(req);
+}
+
+/* A node configured never to vote has the log say so, once it is a
+ * member: whoever leads then keeps it out of the voter set. Retried every
+ * tick until applied (no leader, a lost write). */
+static void record_never_vote(struct jr_node *n)
+{
+    struct jr_apply *req;
+    void *cmd;
+    size_t len;
+    if (!n->cfg.never_vote || n->never_vote_inflight ||
+        n->cluster_id[0] == '\0' || n->raft.state == RAFT_UNAVAILABLE ||
+        jr__libstate_never_votes(n, n->raft.id)) {
+        return;
+    }
+    req = calloc(1, sizeof *req);
+    cmd = jr__libstate_never_vote_cmd(n->raft.id, &len);
+    if (req == NULL || cmd == NULL) {
+        free(req);
+        free(cmd);
+        return;
+    }
+    req->data = n;
+    n->never_vote_inflight = true;
+    if (jr__apply_internal(n, req, cmd, len, never_vote_recorded_cb) != 0) {
+        n->never_vote_inflight = false;
+        free(req);
+    }
+    free(cmd);
+}
+
 void jr__reconciler_tick(struct jr_node *n)
 {
     struct jr__rc_member members[64];
@@ -779,11 +835,14 @@ void jr__reconciler_tick(struct jr_node *n)
     unsigned count;
     int rv;
 
-    if (n->rc_inflight || now < n->rc_next_ms || n->stopping ||
-        n->transferring || jr__reconcile_busy(&n->raft)) {
+    if (n->rc_inflight || now < n->rc_next_ms || n->stopping) {
         return;
     }
     n->rc_next_ms = now + RECONCILE_EVERY_MS;
+    record_never_vote(n); /* on every node, leader or not */
+    if (n->transferring || jr__reconcile_busy(&n->raft)) {
+        return;
+    }
     if (jr__reconcile_members_from_raft(&n->raft, members, 64, &count,
                                         &last_index, node_contact, n) != 0) {
         return;

@@ -33,6 +33,9 @@ struct jr__rc_member {
                            * (after a leadership transfer if it leads) */
     char zone[JR__RC_ZONE_SIZE]; /* failure zone label; "" when unlabelled,
                                   * and unlabelled members form one zone */
+    bool never_vote; /* a backup node (jr_config.never_vote): the driver
+                      * also sets leaving, which the planner acts on; this
+                      * only words the explanation */
 };
 
 /* The reconciler's knobs; jr__rc_policy_init() sets the defaults. */

@@ -228,9 +228,14 @@ static void handle_forward(struct jr_node *n,
     for (i = 0; i < m->n_items; i++) {
         struct jr__cmd *cmd;
         size_t data_len;
-        /* NULL: a library command never travels from a follower. */
+        bool internal = false;
+        /* A library command travels from a follower only to say that the
+         * follower itself never votes (jr_config.never_vote). */
         if (jr__entry_unwrap(m->items[i].data.ptr, m->items[i].data.len,
-                             &data_len, NULL) != 0) {
+                             &data_len, &internal) != 0 ||
+            (internal &&
+             (!c->member || !jr__libstate_is_never_vote_of(
+                                m->items[i].data.ptr, data_len, c->peer_id)))) {
             jr__warnf(n,
                       "rpc from %s: command without a valid envelope; "
                       "closing the connection",
