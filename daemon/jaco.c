@@ -942,6 +942,8 @@ static void print_info_json(const struct jr_recovery_info *in)
     unsigned i;
     printf("{\"data_dir\":");
     json_string(stdout, in->data_dir, strlen(in->data_dir));
+    printf(",\"node_name\":");
+    json_string(stdout, in->node_name, strlen(in->node_name));
     printf(",\"node_id\":\"%" PRIu64
            "\",\"cluster_id\":\"%s\","
            "\"incarnation\":%u,\"locked\":%s,\"log_read\":%s,"
@@ -975,7 +977,8 @@ static void print_info_table(const struct jr_recovery_info *in)
            in->locked ? "  (LOCKED: a running node holds it; its log was "
                         "not read: stop it first)"
                       : "");
-    printf("Node id:        %" PRIu64 "\n", in->node_id);
+    printf("Node:           %s (id %" PRIu64 ")\n",
+           in->node_name[0] != '\0' ? in->node_name : "?", in->node_id);
     printf("Cluster:        %s (incarnation %u)\n",
            in->cluster_id[0] != '\0' ? in->cluster_id : "(none)",
            (unsigned)in->incarnation);

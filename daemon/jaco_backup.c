@@ -552,6 +552,11 @@ int jaco_restore_cmd(int argc, char **argv)
         printf("  Secret:       %s\n", secret_from != NULL
                                            ? secret_from
                                            : "a new one, in DATA-DIR/secret");
+        if (!dry && config.n_initial > 0) {
+            printf("note: jacod's config lists initial-cluster: remove it "
+                   "before starting jacod\n(the restored directory holds "
+                   "a one-node cluster; bootstrap = true is fine)\n");
+        }
         if (!dry) {
             printf(
                 "next: start jacod on this host (systemctl start jacod); "
