@@ -11,6 +11,7 @@
  * previous one (a jaco that died mid-transfer leaves nothing behind for
  * long). The archive holds the whole state: over TCP it needs an
  * authenticated connection, like a write. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -207,6 +208,25 @@ static void op_done(const struct jd_request *req, msgpack_sbuffer *reply)
     pthread_mutex_unlock(&transfer_mutex);
     jd_reply_ok(reply, &pk);
     msgpack_pack_nil(&pk);
+}
+
+void jd_api_backup_cleanup(const char *data_dir)
+{
+    char dir[4200], path[4500];
+    struct dirent *e;
+    DIR *d;
+    (void)snprintf(dir, sizeof dir, "%s/backup-transfer", data_dir);
+    d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') {
+            (void)snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            (void)unlink(path);
+        }
+    }
+    closedir(d);
 }
 
 bool jd_api_backup(const struct jd_ctx *ctx,

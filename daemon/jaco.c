@@ -33,10 +33,10 @@
 
 static const char *socket_path = DEFAULT_SOCKET;
 static const char *server_address;
-bool json_output;
+bool jaco_json_output;
 static bool consistent;
-static const char *verb_ttl; /* --ttl of node issue-join-token */
-const char *secret_file;     /* authenticates --server connections */
+static const char *verb_ttl;  /* --ttl of node issue-join-token */
+const char *jaco_secret_file; /* authenticates --server connections */
 
 static void usage(FILE *out)
 {
@@ -170,7 +170,10 @@ static int dial(void)
 
 /* Send {"op": op, "args": <args packed by the caller into args_sb>} on fd
  * and read the reply. Exits on transport errors. */
-void call_on(int fd, const char *op, msgpack_sbuffer *args, struct reply *r)
+void jaco_call_on(int fd,
+                  const char *op,
+                  msgpack_sbuffer *args,
+                  struct reply *r)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -218,7 +221,7 @@ static void authenticate(int fd)
     msgpack_packer pk;
     struct reply r;
     memset(&err, 0, sizeof err);
-    if (jr_secret_read_file(secret_file, secret, &err) != 0) {
+    if (jr_secret_read_file(jaco_secret_file, secret, &err) != 0) {
         fprintf(stderr, "jaco: --secret-file: %s\n", err.message);
         exit(EXIT_USAGE);
     }
@@ -232,10 +235,10 @@ static void authenticate(int fd)
     jd_mp_key(&pk, "cn");
     msgpack_pack_bin(&pk, sizeof cn);
     msgpack_pack_bin_body(&pk, cn, sizeof cn);
-    call_on(fd, "auth.challenge", &args, &r);
+    jaco_call_on(fd, "auth.challenge", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply(&r);
+        jaco_fail_reply(&r);
     }
     sn = jd_mp_get(r.result, "sn");
     sp = jd_mp_get(r.result, "proof");
@@ -260,25 +263,25 @@ static void authenticate(int fd)
     jr_client_proof(secret, JR_CLIENT_PROOF_CLIENT, cn,
                     (const unsigned char *)sn->via.bin.ptr, proof);
     memset(secret, 0, sizeof secret);
-    reply_free(&r);
+    jaco_reply_free(&r);
     msgpack_sbuffer_init(&args);
     msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     jd_mp_key(&pk, "proof");
     msgpack_pack_bin(&pk, sizeof proof);
     msgpack_pack_bin_body(&pk, proof, sizeof proof);
-    call_on(fd, "auth.response", &args, &r);
+    jaco_call_on(fd, "auth.response", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply(&r);
+        jaco_fail_reply(&r);
     }
-    reply_free(&r);
+    jaco_reply_free(&r);
 }
 
 int jaco_connect(void)
 {
     int fd = dial();
-    if (server_address != NULL && secret_file != NULL) {
+    if (server_address != NULL && jaco_secret_file != NULL) {
         authenticate(fd);
     }
     return fd;
@@ -288,17 +291,17 @@ int jaco_connect(void)
 static void call(const char *op, msgpack_sbuffer *args, struct reply *r)
 {
     int fd = jaco_connect();
-    call_on(fd, op, args, r);
+    jaco_call_on(fd, op, args, r);
     close(fd);
 }
 
-void reply_free(struct reply *r)
+void jaco_reply_free(struct reply *r)
 {
     msgpack_unpacked_destroy(&r->unpacked);
     free(r->buf);
 }
 
-void json_string(FILE *out, const char *p, size_t n)
+void jaco_json_string(FILE *out, const char *p, size_t n)
 {
     size_t i;
     fputc('"', out);
@@ -315,7 +318,7 @@ void json_string(FILE *out, const char *p, size_t n)
     fputc('"', out);
 }
 
-void print_json(FILE *out, const msgpack_object *o)
+void jaco_print_json(FILE *out, const msgpack_object *o)
 {
     uint32_t i;
     switch (o->type) {
@@ -332,7 +335,7 @@ void print_json(FILE *out, const msgpack_object *o)
         case MSGPACK_OBJECT_FLOAT32:
         case MSGPACK_OBJECT_FLOAT64: fprintf(out, "%g", o->via.f64); break;
         case MSGPACK_OBJECT_STR:
-            json_string(out, o->via.str.ptr, o->via.str.size);
+            jaco_json_string(out, o->via.str.ptr, o->via.str.size);
             break;
         case MSGPACK_OBJECT_ARRAY:
             fputc('[', out);
@@ -340,7 +343,7 @@ void print_json(FILE *out, const msgpack_object *o)
                 if (i > 0) {
                     fputc(',', out);
                 }
-                print_json(out, &o->via.array.ptr[i]);
+                jaco_print_json(out, &o->via.array.ptr[i]);
             }
             fputc(']', out);
             break;
@@ -350,9 +353,9 @@ void print_json(FILE *out, const msgpack_object *o)
                 if (i > 0) {
                     fputc(',', out);
                 }
-                print_json(out, &o->via.map.ptr[i].key);
+                jaco_print_json(out, &o->via.map.ptr[i].key);
                 fputc(':', out);
-                print_json(out, &o->via.map.ptr[i].val);
+                jaco_print_json(out, &o->via.map.ptr[i].val);
             }
             fputc('}', out);
             break;
@@ -400,32 +403,32 @@ static void fail_reply_hint(struct reply *r, const char *hint)
     if (hint == NULL) {
         hint = hint_for(r->code);
     }
-    if (json_output) {
+    if (jaco_json_output) {
         printf("{\"code\":");
-        json_string(stdout, r->code, strlen(r->code));
+        jaco_json_string(stdout, r->code, strlen(r->code));
         printf(",\"message\":");
-        json_string(stdout, r->message, strlen(r->message));
+        jaco_json_string(stdout, r->message, strlen(r->message));
         printf("}\n");
     } else {
         fprintf(stderr, "Error{code: %s, message: ", r->code);
-        json_string(stderr, r->message, strlen(r->message));
+        jaco_json_string(stderr, r->message, strlen(r->message));
         fprintf(stderr, "}\n");
         if (hint != NULL) {
             fprintf(stderr, "hint: %s\n", hint);
         }
     }
-    reply_free(r);
+    jaco_reply_free(r);
     exit(EXIT_FAILED);
 }
 
-void fail_reply(struct reply *r)
+void jaco_fail_reply(struct reply *r)
 {
     fail_reply_hint(r, NULL);
 }
 
 /* ---- reading results ---- */
 
-const char *str_of(const msgpack_object *o, const char *key)
+const char *jaco_str_of(const msgpack_object *o, const char *key)
 {
     static char bufs[8][256];
     static unsigned next;
@@ -436,14 +439,14 @@ const char *str_of(const msgpack_object *o, const char *key)
     return b;
 }
 
-uint64_t u64_of(const msgpack_object *o, const char *key)
+uint64_t jaco_u64_of(const msgpack_object *o, const char *key)
 {
     uint64_t v = 0;
     (void)jd_mp_u64(jd_mp_get(o, key), &v);
     return v;
 }
 
-int64_t i64_of(const msgpack_object *o, const char *key)
+int64_t jaco_i64_of(const msgpack_object *o, const char *key)
 {
     int64_t v = 0;
     (void)jd_mp_i64(jd_mp_get(o, key), &v);
@@ -505,7 +508,7 @@ static bool in_nodes(const msgpack_object *nodes, uint64_t id)
 {
     uint32_t i;
     for (i = 0; nodes != NULL && i < nodes->via.array.size; i++) {
-        if (u64_of(&nodes->via.array.ptr[i], "id") == id) {
+        if (jaco_u64_of(&nodes->via.array.ptr[i], "id") == id) {
             return true;
         }
     }
@@ -514,12 +517,12 @@ static bool in_nodes(const msgpack_object *nodes, uint64_t id)
 
 static void note_uninitialised(const msgpack_object *res)
 {
-    if (!bool_of(res, "initialised") && !json_output) {
+    if (!bool_of(res, "initialised") && !jaco_json_output) {
         fprintf(stderr,
                 "note: node %s is not initialised: it belongs to no cluster "
                 "yet; join it with `jaco node join TOKEN` (a token from "
                 "`jaco node issue-join-token` on a member)\n",
-                str_of(res, "name"));
+                jaco_str_of(res, "name"));
     }
 }
 
@@ -540,7 +543,7 @@ static struct reply status_call(void)
     call("status", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply(&r);
+        jaco_fail_reply(&r);
     }
     note_uninitialised(r.result);
     return r;
@@ -550,7 +553,7 @@ static struct reply status_call(void)
 
 static const char *label_of(const msgpack_object *node, const char *key)
 {
-    return str_of(jd_mp_get(node, "labels"), key);
+    return jaco_str_of(jd_mp_get(node, "labels"), key);
 }
 
 /* Backup nodes record each archive as labels of theirs (jaco-backup(8)):
@@ -568,7 +571,7 @@ static void print_backups(const msgpack_object *res,
             strtoull(label_of(n, "jaco.backup.interval"), NULL, 10);
         int64_t at = strtoll(label_of(n, "jaco.backup.time"), NULL, 10);
         uint64_t index = strtoull(label_of(n, "jaco.backup.index"), NULL, 10);
-        uint64_t commit = u64_of(res, "commit_index");
+        uint64_t commit = jaco_u64_of(res, "commit_index");
         char age[32], every[32], lag[64] = "";
         if (interval == 0 || at == 0) {
             continue;
@@ -587,16 +590,16 @@ static void print_backups(const msgpack_object *res,
                                             : "s");
         for (j = 0; peers != NULL && j < peers->via.array.size; j++) {
             const msgpack_object *p = &peers->via.array.ptr[j];
-            uint64_t match = u64_of(p, "match_index");
-            if (u64_of(p, "id") == u64_of(n, "id") && match != 0 &&
-                strcmp(str_of(res, "state"), "leader") == 0) {
+            uint64_t match = jaco_u64_of(p, "match_index");
+            if (jaco_u64_of(p, "id") == jaco_u64_of(n, "id") && match != 0 &&
+                strcmp(jaco_str_of(res, "state"), "leader") == 0) {
                 (void)snprintf(lag, sizeof lag, ", log lag %" PRIu64 " entries",
                                commit > match ? commit - match : 0);
             }
         }
         printf("  %-16s newest archive %s (index %" PRIu64 ", %" PRIu64
                " entries behind commit), every %s%s%s\n",
-               str_of(n, "name"), age, index,
+               jaco_str_of(n, "name"), age, index,
                commit > index ? commit - index : 0, every, lag,
                now_ms() - at > (int64_t)interval * 2000
                    ? "  STALE: older than twice the interval"
@@ -610,10 +613,10 @@ static int cluster_status(void)
     const msgpack_object *res = r.result;
     const msgpack_object *nodes = nodes_of(res), *peers = peers_of(res);
     uint32_t i, count = 0;
-    if (json_output) {
-        print_json(stdout, res);
+    if (jaco_json_output) {
+        jaco_print_json(stdout, res);
         putchar('\n');
-        reply_free(&r);
+        jaco_reply_free(&r);
         return 0;
     }
     if (!bool_of(res, "initialised")) {
@@ -621,69 +624,71 @@ static int cluster_status(void)
             "Node %s is not initialised: it belongs to no cluster yet.\n"
             "Start the first host with `jacod --bootstrap`, or join this "
             "one to a cluster.\n",
-            str_of(res, "name"));
-        reply_free(&r);
+            jaco_str_of(res, "name"));
+        jaco_reply_free(&r);
         return 0;
     }
-    printf("Cluster:  %s\n", str_of(res, "cluster_id"));
-    if (u64_of(res, "leader_id") != 0) {
-        printf("Leader:   %s (%s)\n", str_of(res, "leader_name"),
-               str_of(res, "leader_address"));
+    printf("Cluster:  %s\n", jaco_str_of(res, "cluster_id"));
+    if (jaco_u64_of(res, "leader_id") != 0) {
+        printf("Leader:   %s (%s)\n", jaco_str_of(res, "leader_name"),
+               jaco_str_of(res, "leader_address"));
     } else {
-        printf("Leader:   none (%s)\n", str_of(res, "health"));
+        printf("Leader:   none (%s)\n", jaco_str_of(res, "health"));
     }
-    printf("Term:     %" PRIu64 "\n", u64_of(res, "term"));
-    printf("Commit:   %" PRIu64 "\n", u64_of(res, "commit_index"));
-    printf("Health:   %s (as seen from %s)\n", str_of(res, "health"),
-           str_of(res, "name"));
-    if (strcmp(str_of(res, "disk"), "ok") != 0 &&
-        str_of(res, "disk")[0] != '\0') {
+    printf("Term:     %" PRIu64 "\n", jaco_u64_of(res, "term"));
+    printf("Commit:   %" PRIu64 "\n", jaco_u64_of(res, "commit_index"));
+    printf("Health:   %s (as seen from %s)\n", jaco_str_of(res, "health"),
+           jaco_str_of(res, "name"));
+    if (strcmp(jaco_str_of(res, "disk"), "ok") != 0 &&
+        jaco_str_of(res, "disk")[0] != '\0') {
         printf(
             "Disk:     %s: %s cannot write its log (see jaco-recovery(7), "
             "DISK FULL)\n",
-            str_of(res, "disk"), str_of(res, "name"));
+            jaco_str_of(res, "disk"), jaco_str_of(res, "name"));
     }
     if (bool_of(res, "partially_synced")) {
         printf(
             "Syncing:  %s is partially synced: it re-syncs from the leader "
             "and stands for no election until then\n",
-            str_of(res, "name"));
+            jaco_str_of(res, "name"));
     }
     if (bool_of(res, "data_dir_lost")) {
         printf(
             "DATA DIRECTORY LOST: %s's data directory was removed or "
             "replaced while it runs;\n          stop it, wipe it and "
             "join it again (see jaco-recovery(7))\n",
-            str_of(res, "name"));
+            jaco_str_of(res, "name"));
     }
-    if (u64_of(res, "auth_failures") > 0) {
+    if (jaco_u64_of(res, "auth_failures") > 0) {
         printf("Refused:  %" PRIu64
                " peer connections since start (wrong cluster, secret or "
                "token; see jacod's log)\n",
-               u64_of(res, "auth_failures"));
+               jaco_u64_of(res, "auth_failures"));
     }
     count = nodes != NULL ? nodes->via.array.size : 0;
     for (i = 0; peers != NULL && i < peers->via.array.size; i++) {
-        count += !in_nodes(nodes, u64_of(&peers->via.array.ptr[i], "id"));
+        count += !in_nodes(nodes, jaco_u64_of(&peers->via.array.ptr[i], "id"));
     }
     printf("Nodes (%u):\n", count);
     printf("  %-16s %-22s %-8s %s\n", "NAME", "ADDRESS", "ROLE", "STATUS");
     for (i = 0; nodes != NULL && i < nodes->via.array.size; i++) {
         const msgpack_object *n = &nodes->via.array.ptr[i];
-        printf("  %-16s %-22s %-8s %s\n", str_of(n, "name"),
-               str_of(n, "address"), str_of(n, "role"), str_of(n, "status"));
+        printf("  %-16s %-22s %-8s %s\n", jaco_str_of(n, "name"),
+               jaco_str_of(n, "address"), jaco_str_of(n, "role"),
+               jaco_str_of(n, "status"));
     }
     for (i = 0; peers != NULL && i < peers->via.array.size; i++) {
         const msgpack_object *p = &peers->via.array.ptr[i];
-        if (!in_nodes(nodes, u64_of(p, "id"))) {
+        if (!in_nodes(nodes, jaco_u64_of(p, "id"))) {
             printf("  %-16s %-22s %-8s %s\n",
-                   str_of(p, "name")[0] != '\0' ? str_of(p, "name") : "?",
-                   str_of(p, "address"), str_of(p, "role"),
+                   jaco_str_of(p, "name")[0] != '\0' ? jaco_str_of(p, "name")
+                                                     : "?",
+                   jaco_str_of(p, "address"), jaco_str_of(p, "role"),
                    "NODE_STATUS_UNKNOWN");
         }
     }
     print_backups(res, nodes, peers);
-    reply_free(&r);
+    jaco_reply_free(&r);
     return 0;
 }
 
@@ -691,12 +696,12 @@ static int cluster_status(void)
 static int print_json_list(struct reply *r, const msgpack_object *list)
 {
     if (list != NULL) {
-        print_json(stdout, list);
+        jaco_print_json(stdout, list);
     } else {
         printf("[]");
     }
     putchar('\n');
-    reply_free(r);
+    jaco_reply_free(r);
     return 0;
 }
 
@@ -709,8 +714,8 @@ static const char *role_why(const msgpack_object *peers,
     uint32_t i;
     for (i = 0; peers != NULL && i < peers->via.array.size; i++) {
         const msgpack_object *p = &peers->via.array.ptr[i];
-        if (u64_of(p, "id") == id && str_of(p, "why")[0] != '\0') {
-            return str_of(p, "why");
+        if (jaco_u64_of(p, "id") == id && jaco_str_of(p, "why")[0] != '\0') {
+            return jaco_str_of(p, "why");
         }
     }
     return role;
@@ -722,7 +727,7 @@ static int node_list(void)
     const msgpack_object *nodes = nodes_of(r.result);
     const msgpack_object *peers = peers_of(r.result);
     uint32_t i;
-    if (json_output) {
+    if (jaco_json_output) {
         return print_json_list(&r, nodes);
     }
     printf("%-16s %-22s %-12s %-14s %s\n", "NAME", "ADDRESS", "STATUS",
@@ -730,12 +735,13 @@ static int node_list(void)
     for (i = 0; nodes != NULL && i < nodes->via.array.size; i++) {
         const msgpack_object *n = &nodes->via.array.ptr[i];
         char when[32];
-        ago(when, sizeof when, i64_of(n, "last_seen_ms"));
-        printf("%-16s %-22s %-12s %-14s %s\n", str_of(n, "name"),
-               str_of(n, "address"), short_status(str_of(n, "status")), when,
-               role_why(peers, u64_of(n, "id"), str_of(n, "role")));
+        ago(when, sizeof when, jaco_i64_of(n, "last_seen_ms"));
+        printf("%-16s %-22s %-12s %-14s %s\n", jaco_str_of(n, "name"),
+               jaco_str_of(n, "address"),
+               short_status(jaco_str_of(n, "status")), when,
+               role_why(peers, jaco_u64_of(n, "id"), jaco_str_of(n, "role")));
     }
-    reply_free(&r);
+    jaco_reply_free(&r);
     return 0;
 }
 
@@ -744,7 +750,7 @@ static int raft_list_peers(void)
     struct reply r = status_call();
     const msgpack_object *peers = peers_of(r.result);
     uint32_t i;
-    if (json_output) {
+    if (jaco_json_output) {
         return print_json_list(&r, peers);
     }
     printf("%-16s %-20s %-22s %-12s %s\n", "Node", "ID", "Address", "State",
@@ -752,11 +758,11 @@ static int raft_list_peers(void)
     for (i = 0; peers != NULL && i < peers->via.array.size; i++) {
         const msgpack_object *p = &peers->via.array.ptr[i];
         printf("%-16s %-20" PRIu64 " %-22s %-12s %s\n",
-               str_of(p, "name")[0] != '\0' ? str_of(p, "name") : "?",
-               u64_of(p, "id"), str_of(p, "address"), str_of(p, "state"),
-               bool_of(p, "voter") ? "true" : "false");
+               jaco_str_of(p, "name")[0] != '\0' ? jaco_str_of(p, "name") : "?",
+               jaco_u64_of(p, "id"), jaco_str_of(p, "address"),
+               jaco_str_of(p, "state"), bool_of(p, "voter") ? "true" : "false");
     }
-    reply_free(&r);
+    jaco_reply_free(&r);
     return 0;
 }
 
@@ -806,14 +812,14 @@ static int node_label(int argc, char **argv, bool unset)
     call("node.label", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply(&r);
+        jaco_fail_reply(&r);
     }
-    if (json_output) {
+    if (jaco_json_output) {
         printf("{\"code\":\"ok\"}\n");
     } else {
         printf("%s: labels %s\n", argv[0], unset ? "removed" : "set");
     }
-    reply_free(&r);
+    jaco_reply_free(&r);
     return 0;
 }
 
@@ -885,21 +891,21 @@ static int issue_join_token(int argc, char **argv)
     call("node.issue_join_token", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply(&r);
+        jaco_fail_reply(&r);
     }
-    if (json_output) {
-        print_json(stdout, r.result);
+    if (jaco_json_output) {
+        jaco_print_json(stdout, r.result);
         putchar('\n');
     } else {
         /* The token alone on stdout, so TOKEN=$(jaco node ...) works. */
-        printf("%s\n", str_of(r.result, "token"));
+        printf("%s\n", jaco_str_of(r.result, "token"));
         fprintf(stderr, "single use, valid until ");
-        print_utc(stderr, i64_of(r.result, "expires_ms"));
+        print_utc(stderr, jaco_i64_of(r.result, "expires_ms"));
         fprintf(stderr,
                 "; treat it like a password. On the new host, with "
                 "jacod running uninitialised: jaco node join TOKEN\n");
     }
-    reply_free(&r);
+    jaco_reply_free(&r);
     return 0;
 }
 
@@ -919,19 +925,19 @@ static int node_join(int argc, char **argv)
     call("node.join", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply(&r);
+        jaco_fail_reply(&r);
     }
-    if (json_output) {
-        print_json(stdout, r.result);
+    if (jaco_json_output) {
+        jaco_print_json(stdout, r.result);
         putchar('\n');
     } else {
         printf(
             "joined cluster %s as a standby; the leader promotes it to "
             "voter if the voter-set policy wants another (see `jaco node "
             "list`)\n",
-            str_of(r.result, "cluster_id"));
+            jaco_str_of(r.result, "cluster_id"));
     }
-    reply_free(&r);
+    jaco_reply_free(&r);
     return 0;
 }
 
@@ -941,9 +947,9 @@ static void print_info_json(const struct jr_recovery_info *in)
 {
     unsigned i;
     printf("{\"data_dir\":");
-    json_string(stdout, in->data_dir, strlen(in->data_dir));
+    jaco_json_string(stdout, in->data_dir, strlen(in->data_dir));
     printf(",\"node_name\":");
-    json_string(stdout, in->node_name, strlen(in->node_name));
+    jaco_json_string(stdout, in->node_name, strlen(in->node_name));
     printf(",\"node_id\":\"%" PRIu64
            "\",\"cluster_id\":\"%s\","
            "\"incarnation\":%u,\"locked\":%s,\"log_read\":%s,"
@@ -963,8 +969,8 @@ static void print_info_json(const struct jr_recovery_info *in)
     for (i = 0; i < in->n_servers; i++) {
         printf("%s{\"id\":\"%" PRIu64 "\",\"address\":", i > 0 ? "," : "",
                in->servers[i].id);
-        json_string(stdout, in->servers[i].address,
-                    strlen(in->servers[i].address));
+        jaco_json_string(stdout, in->servers[i].address,
+                         strlen(in->servers[i].address));
         printf(",\"role\":\"%s\"}", jr_role_name(in->servers[i].role));
     }
     printf("]}");
@@ -1050,7 +1056,7 @@ static int recover_inspect(int argc, char **argv)
         memset(&err, 0, sizeof err);
         if (jr_recover_inspect(dirs[i], &infos[i], &err) != 0) {
             fprintf(stderr, "Error{code: %s, message: ", jr_err_slug(err.code));
-            json_string(stderr, err.message, strlen(err.message));
+            jaco_json_string(stderr, err.message, strlen(err.message));
             fprintf(stderr, "}\n");
             free(infos);
             return EXIT_FAILED;
@@ -1065,7 +1071,7 @@ static int recover_inspect(int argc, char **argv)
             failed = 1;
         }
     }
-    if (json_output) {
+    if (jaco_json_output) {
         printf("{\"nodes\":[");
         for (i = 0; i < n; i++) {
             if (i > 0) {
@@ -1076,8 +1082,8 @@ static int recover_inspect(int argc, char **argv)
         printf("]");
         if (n > 1) {
             printf(",\"most_recent\":");
-            json_string(stdout, infos[best].data_dir,
-                        strlen(infos[best].data_dir));
+            jaco_json_string(stdout, infos[best].data_dir,
+                             strlen(infos[best].data_dir));
             printf(
                 ",\"same_cluster\":%s,\"implicitly_committed\":{"
                 "\"from\":%" PRIu64 ",\"to\":%" PRIu64 "}",
@@ -1204,7 +1210,7 @@ static int recover_write(int argc, char **argv, bool force_new)
                                       &err);
     if (rv != 0) {
         fprintf(stderr, "Error{code: %s, message: ", jr_err_slug(rv));
-        json_string(stderr, err.message, strlen(err.message));
+        jaco_json_string(stderr, err.message, strlen(err.message));
         fprintf(stderr, "}\n");
         if (rv == JR_ELOCKED) {
             fprintf(stderr,
@@ -1231,7 +1237,7 @@ static int recover_cmd(int argc, char **argv)
     int k;
     for (k = 1; k < argc; k++) {
         if (strcmp(argv[k], "-o") == 0 && k + 1 < argc) {
-            json_output = strcmp(argv[k + 1], "json") == 0;
+            jaco_json_output = strcmp(argv[k + 1], "json") == 0;
             memmove(argv + k, argv + k + 2,
                     (size_t)(argc - k - 2) * sizeof *argv);
             argc -= 2;
@@ -1267,17 +1273,17 @@ static int snapshot_cmd(int argc)
     }
     call("node.snapshot", NULL, &r);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply(&r);
+        jaco_fail_reply(&r);
     }
-    if (json_output) {
-        print_json(stdout, r.result);
+    if (jaco_json_output) {
+        jaco_print_json(stdout, r.result);
         putchar('\n');
     } else {
         printf("snapshot taken at index %" PRIu64
                "; the log before it is compacted\n",
-               u64_of(r.result, "index"));
+               jaco_u64_of(r.result, "index"));
     }
-    reply_free(&r);
+    jaco_reply_free(&r);
     return 0;
 }
 
@@ -1312,12 +1318,12 @@ static int audit_cmd(int argc, char **argv)
                     fprintf(stderr, "jaco: -o %s: use table or json\n", optarg);
                     return EXIT_USAGE;
                 }
-                json_output = strcmp(optarg, "json") == 0;
+                jaco_json_output = strcmp(optarg, "json") == 0;
                 break;
             case 'c': consistent = true; break;
             case 'S': socket_path = optarg; break;
             case 'X': server_address = optarg; break;
-            case 'K': secret_file = optarg; break;
+            case 'K': jaco_secret_file = optarg; break;
             case 's': {
                 int64_t d = parse_duration_ms(optarg);
                 if (d < 0) {
@@ -1359,12 +1365,12 @@ static int audit_cmd(int argc, char **argv)
     call("audit", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply(&r);
+        jaco_fail_reply(&r);
     }
-    if (json_output) {
-        print_json(stdout, r.result);
+    if (jaco_json_output) {
+        jaco_print_json(stdout, r.result);
         putchar('\n');
-        reply_free(&r);
+        jaco_reply_free(&r);
         return 0;
     }
     printf("%-24s %-16s %-14s %-34s %s\n", "TIME (UTC)", "TYPE", "NODE", "WHO",
@@ -1373,17 +1379,17 @@ static int audit_cmd(int argc, char **argv)
                 i < r.result->via.array.size;
          i++) {
         const msgpack_object *e = &r.result->via.array.ptr[i];
-        int64_t ms = i64_of(e, "time_ms");
+        int64_t ms = jaco_i64_of(e, "time_ms");
         time_t secs = (time_t)(ms / 1000);
         struct tm tm;
         char when[32];
         gmtime_r(&secs, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
         printf("%s.%03dZ %-16s %-14s %-34s %s\n", when, (int)(ms % 1000),
-               str_of(e, "type"), str_of(e, "node"), str_of(e, "who"),
-               str_of(e, "details"));
+               jaco_str_of(e, "type"), jaco_str_of(e, "node"),
+               jaco_str_of(e, "who"), jaco_str_of(e, "details"));
     }
-    reply_free(&r);
+    jaco_reply_free(&r);
     return 0;
 }
 
@@ -1400,12 +1406,12 @@ static int verb_global(int opt)
                 fprintf(stderr, "jaco: -o %s: use table or json\n", optarg);
                 return EXIT_USAGE;
             }
-            json_output = strcmp(optarg, "json") == 0;
+            jaco_json_output = strcmp(optarg, "json") == 0;
             return -1;
         case 'c': consistent = true; return -1;
         case 'S': socket_path = optarg; return -1;
         case 'X': server_address = optarg; return -1;
-        case 'K': secret_file = optarg; return -1;
+        case 'K': jaco_secret_file = optarg; return -1;
         default: return EXIT_USAGE;
     }
 }
@@ -1451,9 +1457,9 @@ static const char *membership_hint(const struct reply *r, const char *name)
 
 static void print_ok_result(struct reply *r, const char *text)
 {
-    if (json_output) {
+    if (jaco_json_output) {
         if (r->result != NULL) {
-            print_json(stdout, r->result);
+            jaco_print_json(stdout, r->result);
         } else {
             printf("{}");
         }
@@ -1461,7 +1467,7 @@ static void print_ok_result(struct reply *r, const char *text)
     } else {
         printf("%s\n", text);
     }
-    reply_free(r);
+    jaco_reply_free(r);
 }
 
 static int node_remove(int argc, char **argv)
@@ -1639,7 +1645,7 @@ static int cluster_transfer_leader(int argc, char **argv)
         fail_reply_hint(&r, membership_hint(&r, name));
     }
     snprintf(text, sizeof text, "leader: %s",
-             r.result != NULL ? str_of(r.result, "leader") : name);
+             r.result != NULL ? jaco_str_of(r.result, "leader") : name);
     print_ok_result(&r, text);
     return 0;
 }
@@ -1678,12 +1684,12 @@ static int parse_globals(int argc, char **argv, bool stop_at_verb)
         switch (opt) {
             case 'S': socket_path = optarg; break;
             case 's': server_address = optarg; break;
-            case 'K': secret_file = optarg; break;
+            case 'K': jaco_secret_file = optarg; break;
             case 'o':
                 if (strcmp(optarg, "json") == 0) {
-                    json_output = true;
+                    jaco_json_output = true;
                 } else if (strcmp(optarg, "table") == 0) {
-                    json_output = false;
+                    jaco_json_output = false;
                 } else {
                     fprintf(stderr, "jaco: -o %s: use table or json\n", optarg);
                     return EXIT_USAGE;

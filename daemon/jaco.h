@@ -12,8 +12,8 @@
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
 
-extern bool json_output;        /* -o json */
-extern const char *secret_file; /* --secret-file */
+extern bool jaco_json_output;        /* -o json */
+extern const char *jaco_secret_file; /* --secret-file */
 
 struct reply {
     char code[64];
@@ -27,16 +27,19 @@ struct reply {
  * Exits with EXIT_UNREACHABLE when jacod cannot be reached. */
 int jaco_connect(void);
 /* One request on fd and its reply; exits on transport errors. */
-void call_on(int fd, const char *op, msgpack_sbuffer *args, struct reply *r);
-void reply_free(struct reply *r);
+void jaco_call_on(int fd,
+                  const char *op,
+                  msgpack_sbuffer *args,
+                  struct reply *r);
+void jaco_reply_free(struct reply *r);
 /* Print the reply's error (and a hint) and exit with EXIT_FAILED. */
-void fail_reply(struct reply *r);
+void jaco_fail_reply(struct reply *r);
 
-void json_string(FILE *out, const char *p, size_t n);
-void print_json(FILE *out, const msgpack_object *o);
-const char *str_of(const msgpack_object *o, const char *key);
-uint64_t u64_of(const msgpack_object *o, const char *key);
-int64_t i64_of(const msgpack_object *o, const char *key);
+void jaco_json_string(FILE *out, const char *p, size_t n);
+void jaco_print_json(FILE *out, const msgpack_object *o);
+const char *jaco_str_of(const msgpack_object *o, const char *key);
+uint64_t jaco_u64_of(const msgpack_object *o, const char *key);
+int64_t jaco_i64_of(const msgpack_object *o, const char *key);
 
 /* jaco_backup.c; argv[0] is the noun. */
 int jaco_backup_cmd(int argc, char **argv);

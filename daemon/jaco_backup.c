@@ -67,14 +67,14 @@ static void progress_cb(void *data, uint64_t done, uint64_t total)
 
 static void print_error(int rv, const char *message, const char *hint)
 {
-    if (json_output) {
+    if (jaco_json_output) {
         printf("{\"code\":\"%s\",\"message\":", jr_err_slug(rv));
-        json_string(stdout, message, strlen(message));
+        jaco_json_string(stdout, message, strlen(message));
         printf("}\n");
         return;
     }
     fprintf(stderr, "Error{code: %s, message: ", jr_err_slug(rv));
-    json_string(stderr, message, strlen(message));
+    jaco_json_string(stderr, message, strlen(message));
     fprintf(stderr, "}\n");
     if (hint != NULL) {
         fprintf(stderr, "hint: %s\n", hint);
@@ -93,22 +93,22 @@ static void print_info_json(const char *file, const struct jr_backup_info *b)
 {
     unsigned i;
     printf("{\"file\":");
-    json_string(stdout, file, strlen(file));
+    jaco_json_string(stdout, file, strlen(file));
     printf(",\"format\":%" PRIu32 ",\"software\":", b->format);
-    json_string(stdout, b->software, strlen(b->software));
+    jaco_json_string(stdout, b->software, strlen(b->software));
     printf(",\"cluster_id\":\"%s\",\"incarnation\":%" PRIu32
            ",\"index\":%" PRIu64 ",\"term\":%" PRIu64 ",\"created\":%" PRId64
            ",\"state_size\":%" PRIu64 ",\"state_sha256\":\"%s\",\"source\":",
            b->cluster_id, b->incarnation, b->index, b->term, b->created,
            b->state_size, b->state_sha256);
-    json_string(stdout, b->source_name, strlen(b->source_name));
+    jaco_json_string(stdout, b->source_name, strlen(b->source_name));
     printf(",\"members\":[");
     for (i = 0; i < b->n_members; i++) {
         const struct jr_backup_member *m = &b->members[i];
         printf("%s{\"id\":%" PRIu64 ",\"name\":", i > 0 ? "," : "", m->id);
-        json_string(stdout, m->name, strlen(m->name));
+        jaco_json_string(stdout, m->name, strlen(m->name));
         printf(",\"address\":");
-        json_string(stdout, m->address, strlen(m->address));
+        jaco_json_string(stdout, m->address, strlen(m->address));
         printf(",\"role\":\"%s\"}", jr_role_name(m->role));
     }
     printf("]}\n");
@@ -157,7 +157,7 @@ static int verify_cmd(int argc, char **argv)
         free(b);
         return EXIT_FAILED;
     }
-    if (json_output) {
+    if (jaco_json_output) {
         print_info_json(argv[0], b);
     } else {
         printf("%s: OK, every checksum matches\n", argv[0]);
@@ -193,9 +193,9 @@ static void release(int fd, const char *id)
     msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     jd_mp_kv_str(&pk, "id", id);
-    call_on(fd, "backup.done", &args, &r);
+    jaco_call_on(fd, "backup.done", &args, &r);
     msgpack_sbuffer_destroy(&args);
-    reply_free(&r);
+    jaco_reply_free(&r);
 }
 
 /* Copy jacod's archive into tmp. 0, or EXIT_* after printing why. */
@@ -219,19 +219,19 @@ static int fetch(int fd, const char *id, uint64_t size, const char *tmp)
         jd_mp_kv_str(&pk, "id", id);
         jd_mp_key(&pk, "offset");
         msgpack_pack_uint64(&pk, offset);
-        call_on(fd, "backup.read", &args, &r);
+        jaco_call_on(fd, "backup.read", &args, &r);
         msgpack_sbuffer_destroy(&args);
         if (strcmp(r.code, JD_CODE_OK) != 0) {
             close(out);
             (void)unlink(tmp);
-            fail_reply(&r);
+            jaco_fail_reply(&r);
         }
         data = jd_mp_get(r.result, "data");
         eof = jd_mp_get(r.result, "eof") != NULL &&
               jd_mp_get(r.result, "eof")->type == MSGPACK_OBJECT_BOOLEAN &&
               jd_mp_get(r.result, "eof")->via.boolean;
         if (data == NULL || data->type != MSGPACK_OBJECT_BIN) {
-            reply_free(&r);
+            jaco_reply_free(&r);
             close(out);
             (void)unlink(tmp);
             fprintf(stderr, "jaco: malformed backup.read reply\n");
@@ -239,14 +239,14 @@ static int fetch(int fd, const char *id, uint64_t size, const char *tmp)
         }
         if (write_full(out, data->via.bin.ptr, data->via.bin.size) != 0) {
             int e = errno;
-            reply_free(&r);
+            jaco_reply_free(&r);
             close(out);
             (void)unlink(tmp);
             fprintf(stderr, "jaco: write %s: %s\n", tmp, strerror(e));
             return EXIT_FAILED;
         }
         offset += data->via.bin.size;
-        reply_free(&r);
+        jaco_reply_free(&r);
         progress_cb("received", offset, size);
         if (eof) {
             break;
@@ -319,14 +319,14 @@ static int create_cmd(const char *file, bool local)
     } else {
         msgpack_pack_false(&pk);
     }
-    call_on(fd, "backup.create", &args, &r);
+    jaco_call_on(fd, "backup.create", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply(&r);
+        jaco_fail_reply(&r);
     }
-    (void)snprintf(id, sizeof id, "%s", str_of(r.result, "id"));
-    size = u64_of(r.result, "size");
-    reply_free(&r);
+    (void)snprintf(id, sizeof id, "%s", jaco_str_of(r.result, "id"));
+    size = jaco_u64_of(r.result, "size");
+    jaco_reply_free(&r);
     rv = fetch(fd, id, size, tmp);
     release(fd, id);
     close(fd);
@@ -355,7 +355,7 @@ static int create_cmd(const char *file, bool local)
         free(b);
         return EXIT_FAILED;
     }
-    if (json_output) {
+    if (jaco_json_output) {
         print_info_json(file, b);
     } else {
         printf("backup written to %s (%" PRIu64 " bytes), verified:\n", file,
@@ -380,7 +380,7 @@ int jaco_backup_cmd(int argc, char **argv)
                         argv[k + 1]);
                 return EXIT_USAGE;
             }
-            json_output = strcmp(argv[k + 1], "json") == 0;
+            jaco_json_output = strcmp(argv[k + 1], "json") == 0;
             memmove(argv + k, argv + k + 2,
                     (size_t)(argc - k - 2) * sizeof *argv);
             argc -= 2;
@@ -453,7 +453,7 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
                 fprintf(stderr, "jaco: -o %s: use table or json\n", v);
                 return EXIT_USAGE;
             }
-            json_output = strcmp(v, "json") == 0;
+            jaco_json_output = strcmp(v, "json") == 0;
         } else {
             break;
         }
@@ -537,7 +537,7 @@ int jaco_restore_cmd(int argc, char **argv)
         free(b);
         return EXIT_FAILED;
     }
-    if (json_output) {
+    if (jaco_json_output) {
         print_info_json(a.input, b);
     } else {
         bool dry = (a.flags & JR_RESTORE_DRY_RUN) != 0;
@@ -553,9 +553,10 @@ int jaco_restore_cmd(int argc, char **argv)
                                            ? secret_from
                                            : "a new one, in DATA-DIR/secret");
         if (!dry && config.n_initial > 0) {
-            printf("note: jacod's config lists initial-cluster: remove it "
-                   "before starting jacod\n(the restored directory holds "
-                   "a one-node cluster; bootstrap = true is fine)\n");
+            printf(
+                "note: jacod's config lists initial-cluster: remove it "
+                "before starting jacod\n(the restored directory holds "
+                "a one-node cluster; bootstrap = true is fine)\n");
         }
         if (!dry) {
             printf(

@@ -467,6 +467,7 @@ int main(int argc, char **argv)
     ctx.state = state;
     ctx.name = config.name;
     ctx.data_dir = config.data_dir;
+    jd_api_backup_cleanup(config.data_dir);
     server = jd_server_start(loop, &ctx, config.socket_path,
                              config.client_address, err, sizeof err);
     if (server == NULL) {

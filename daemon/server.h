@@ -44,6 +44,10 @@ bool jd_api_backup(const struct jd_ctx *ctx,
                    const struct jd_request *req,
                    msgpack_sbuffer *reply);
 
+/* Remove what a jacod that died mid-transfer left in
+ * <data-dir>/backup-transfer/ (at start, before serving). */
+void jd_api_backup_cleanup(const char *data_dir);
+
 struct jd_server;
 
 /* Listen on socket_path (created mode 0600, its directory 0755 if missing;

@@ -13,3 +13,16 @@ if ! diff -u "$top_srcdir/lib/jacoraft.sym" \
     exit 1
 fi
 echo "check_abi: $(wc -l <"$top_srcdir/lib/jacoraft.sym") exported symbols, all expected"
+# The programs export nothing of their own: a global of theirs named like a
+# symbol of a library they load (jaco once had json_string, jansson's) would
+# take its place inside that library.
+for prog in jaco jacod kvstore kvload; do
+    bin=$top_builddir/.libs/$prog
+    [ -f "$bin" ] || bin=$top_builddir/$prog
+    extra=$(nm -D --defined-only "$bin" | awk '$3 !~ /@/ && $3 !~ /^_/ {print $3}')
+    if [ -n "$extra" ]; then
+        echo "check_abi: $prog exports its own symbols, which interpose on libraries': $extra" >&2
+        exit 1
+    fi
+done
+echo "check_abi: jaco, jacod, kvstore and kvload export no symbols of their own"

@@ -10,8 +10,9 @@
  *   LGET <key>          ->  VALUE <value>  |  NOTFOUND       (linearizable)
  *   STATUS              ->  STATUS <json>
  *   TOKEN <ttl seconds> ->  TOKEN <join token>   (for serve --join-token)
- *   BACKUP <path>       ->  BACKUP <index> <state bytes>  (an online backup
- *                           written by this server to path; jaco-backup(8))
+ *   BACKUP <name>       ->  BACKUP <index> <state bytes> <path>  (an online
+ *                           backup written by this server to
+ *                           <data-dir>/backups/<name>; jaco-backup(8))
  *   any failure         ->  ERR <code> <message>
  *
  * Keys are 1-255 bytes without whitespace; values are up to 64 KiB without
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -306,6 +308,7 @@ struct conn {
 
 static struct jr_node *node;
 static uv_loop_t *loop;
+static const char *data_dir; /* serve --data-dir */
 static uv_async_t done_async;
 static uv_mutex_t done_lock;
 static struct pending *done_head;
@@ -528,12 +531,18 @@ static void backup_work(uv_work_t *w)
     struct pending *p = w->data;
     struct jr_backup_info *b = calloc(1, sizeof *b);
     struct jr_error err = {0, ""};
-    int rv = b == NULL ? JR_ENOMEM
-                       : jr_node_backup(node, p->key, 0, NULL, NULL, b, &err);
+    char path[4400];
+    int rv;
+    (void)snprintf(path, sizeof path, "%s/backups", data_dir);
+    (void)mkdir(path, 0700);
+    (void)snprintf(path, sizeof path, "%s/backups/%s", data_dir, p->key);
+    rv = b == NULL ? JR_ENOMEM
+                   : jr_node_backup(node, path, 0, NULL, NULL, b, &err);
     if (rv != 0) {
         set_error(p, rv, err.message[0] != '\0' ? err.message : NULL);
     } else {
-        set_answer(p, "BACKUP %" PRIu64 " %" PRIu64, b->index, b->state_size);
+        set_answer(p, "BACKUP %" PRIu64 " %" PRIu64 " %s", b->index,
+                   b->state_size, path);
     }
     free(b);
 }
@@ -548,8 +557,13 @@ static void backup_done(uv_work_t *w, int status)
  * libuv's thread pool, and answer like an asynchronous read. */
 static void start_backup(struct conn *c, struct pending *p, const char *path)
 {
-    if (path[0] == '\0' || strlen(path) > MAX_KEY) {
-        set_error(p, JR_EINVAL, "usage: BACKUP <path>");
+    /* A bare file name, into the server's own directory: the protocol is
+     * unauthenticated, so a client must not choose where it writes. */
+    if (path[0] == '\0' || path[0] == '.' || strchr(path, '/') != NULL ||
+        strlen(path) > MAX_KEY) {
+        set_error(p, JR_EINVAL,
+                  "usage: BACKUP <name> (a file name, written into "
+                  "<data-dir>/backups/)");
         p->ready = true;
         return;
     }
@@ -789,8 +803,9 @@ static void usage(FILE *f)
             "       kvstore [--server HOST:PORT] del KEY\n"
             "       kvstore [--server HOST:PORT] status [--json]\n"
             "       kvstore [--server HOST:PORT] token [TTL_SECONDS]\n"
-            "       kvstore [--server HOST:PORT] backup PATH   (written by "
-            "the server)\n"
+            "       kvstore [--server HOST:PORT] backup NAME   (written by "
+            "the server into\n"
+            "                                     DATA-DIR/backups/NAME)\n"
             "       kvstore restore --input FILE --id N --address HOST:PORT "
             "--data-dir DIR\n"
             "                       [--name NAME] [--secret-file FILE] "
@@ -880,7 +895,7 @@ static int serve(int argc, char **argv)
             case 'i': cfg.id = parse_uint("--id", optarg); break;
             case 'a': cfg.address = optarg; break;
             case 'c': client = optarg; break;
-            case 'd': cfg.data_dir = optarg; break;
+            case 'd': cfg.data_dir = data_dir = optarg; break;
             case 'b': bootstrap = true; break;
             case 'I': initial = optarg; break;
             case 'j': join = optarg; break;

@@ -28,11 +28,16 @@ servers="${CLIENT[1]},${CLIENT[2]},${CLIENT[3]}"
 load=$!
 sleep 1.5
 follower=$((leader % 3 + 1))
-out=$(kv "$follower" backup "$WORK/b.tar.gz") || fail "backup: $out"
-read -r index size <<<"$out"
+out=$(kv "$follower" backup b.tar.gz) || fail "backup: $out"
+read -r index size path <<<"$out"
 log "backup at index $index ($size bytes of state) during writes"
 wait "$load" || fail "writes during the backup"
-[ ! -e "$WORK/b.tar.gz.tmp" ] || fail "a temporary file was left behind"
+[ "$path" = "$WORK/n$follower/backups/b.tar.gz" ] || fail "backup written to $path"
+[ ! -e "$path.tmp" ] || fail "a temporary file was left behind"
+cp "$path" "$WORK/b.tar.gz"
+if kv 1 backup ../../escape.tar.gz >"$WORK/out" 2>&1; then
+    fail "a client chose where the server writes"
+fi
 tar tzf "$WORK/b.tar.gz" >"$WORK/list" || fail "tar cannot list the backup"
 assert_eq "$(tr '\n' ' ' <"$WORK/list")" "jaco-backup/backup.json jaco-backup/state jaco-backup/SHA256SUMS " "archive contents"
 "$JACO" backup verify "$WORK/b.tar.gz" >"$WORK/verify" || fail "verify: $(cat "$WORK/verify")"
