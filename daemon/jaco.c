@@ -278,6 +278,20 @@ static void authenticate(int fd)
     jaco_reply_free(&r);
 }
 
+bool jaco_set_connection(const char *opt, const char *value)
+{
+    if (strcmp(opt, "--socket") == 0) {
+        socket_path = value;
+    } else if (strcmp(opt, "--server") == 0) {
+        server_address = value;
+    } else if (strcmp(opt, "--secret-file") == 0) {
+        jaco_secret_file = value;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 int jaco_connect(void)
 {
     int fd = dial();

@@ -26,6 +26,9 @@ struct reply {
 /* A connection to jacod, authenticated over --server with --secret-file.
  * Exits with EXIT_UNREACHABLE when jacod cannot be reached. */
 int jaco_connect(void);
+/* Take opt (--socket, --server or --secret-file) with its value; false if
+ * opt is none of those. */
+bool jaco_set_connection(const char *opt, const char *value);
 /* One request on fd and its reply; exits on transport errors. */
 void jaco_call_on(int fd,
                   const char *op,

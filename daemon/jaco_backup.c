@@ -142,6 +142,11 @@ static int verify_cmd(int argc, char **argv)
     struct jr_backup_info *b;
     struct jr_error err;
     int rv;
+    if (argc == 1 &&
+        (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
+        fputs(backup_usage, stdout);
+        return 0;
+    }
     if (argc != 1 || argv[0][0] == '-') {
         fputs(backup_usage, stderr);
         return EXIT_USAGE;
@@ -395,6 +400,8 @@ int jaco_backup_cmd(int argc, char **argv)
             file = argv[++k];
         } else if (strcmp(argv[k], "--local") == 0) {
             local = true;
+        } else if (k + 1 < argc && jaco_set_connection(argv[k], argv[k + 1])) {
+            k++; /* --socket, --server, --secret-file after the verb */
         } else if (strcmp(argv[k], "-h") == 0 ||
                    strcmp(argv[k], "--help") == 0) {
             fputs(backup_usage, stdout);

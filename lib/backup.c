@@ -540,6 +540,10 @@ static int not_a_backup(struct archive *a,
                         struct jr_error *err)
 {
     const char *why = archive_error_string(a);
+    if (why != NULL && strstr(why, "runcated") != NULL) {
+        /* A gzip stream cut before the first tar header. */
+        return damaged(a, path, err);
+    }
     return jr__error_set(err, JR_ECORRUPT,
                          "%s is not a jacoraft backup (not a readable tar.gz "
                          "file: %s)",
@@ -979,6 +983,11 @@ int jr_backup_restore(const char *path,
     r.progress_data = o->progress_data;
     /* Everything is read and checked before the directory is touched. */
     rv = read_archive(&r, err);
+    if (rv != 0) {
+        goto out;
+    }
+    /* A running node first: that is what to say, also for a dry run. */
+    rv = jr__datadir_probe_lock(o->data_dir, err);
     if (rv != 0) {
         goto out;
     }

@@ -50,6 +50,25 @@ int jr__datadir_lock(const char *dir, int *fd, struct jr_error *err)
     return 0;
 }
 
+int jr__datadir_probe_lock(const char *dir, struct jr_error *err)
+{
+    char path[4096];
+    int f, rv = 0;
+    (void)snprintf(path, sizeof path, "%s/%s", dir, LOCK_FILE);
+    f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0) {
+        return 0; /* no lock file: nobody ever ran on it */
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        rv = jr__error_set(err, JR_ELOCKED,
+                           "data directory %s is locked by another process "
+                           "(is a node already running on it?)",
+                           dir);
+    }
+    close(f); /* releases the lock if we got it */
+    return rv;
+}
+
 void jr__datadir_unlock(int fd)
 {
     if (fd >= 0) {

@@ -54,6 +54,9 @@ struct jr__meta {
 bool jr__meta_name_ok(const char *name);
 int jr__datadir_lock(const char *dir, int *fd, struct jr_error *err);
 void jr__datadir_unlock(int fd);
+/* JR_ELOCKED if a process holds dir's lock now; 0 otherwise (nothing is
+ * created, and the lock is not kept). */
+int jr__datadir_probe_lock(const char *dir, struct jr_error *err);
 /* fsync a directory (after a create, rename or unlink in it): 0 or the
  * errno of the failing step. */
 int jr__fsync_dir(const char *dir);

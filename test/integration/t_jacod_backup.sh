@@ -55,7 +55,8 @@ wait_for 30 "n1 in the node table" jaco 1 node label n1 rack=r7
 cid=$(jaco 1 -o json cluster status | sed -n 's/.*"cluster_id":"\([^"]*\)".*/\1/p')
 
 # jaco backup over the socket; the file verifies and tar lists it.
-jaco 1 backup --output "$WORK/one.tar.gz" >"$WORK/out" 2>&1 || fail "jaco backup: $(cat "$WORK/out")"
+timeout 60 "$JACO" backup --output "$WORK/one.tar.gz" --socket "${SOCK[1]}" >"$WORK/out" 2>&1 ||
+    fail "jaco backup (--socket after the verb): $(cat "$WORK/out")"
 grep -q "$cid" "$WORK/out" || fail "jaco backup does not show the cluster id: $(cat "$WORK/out")"
 tar tzf "$WORK/one.tar.gz" | grep -q 'jaco-backup/state' || fail "tar cannot list the backup"
 "$JACO" -o json backup verify "$WORK/one.tar.gz" | grep -q "\"cluster_id\":\"$cid\"" ||
@@ -134,6 +135,10 @@ assert_eq "$(voters 1)" 1 "voters after restore"
 jaco 1 -o json node list | grep -q '"rack":"r7"' || fail "the restored state lacks n1's label"
 start_jacod 2
 wait_for 30 "n2 answers" jaco 2 cluster status
+if "$JACO" restore --input "$newest" --name n2 --config "$WORK/2.conf" --dry-run >"$WORK/out" 2>&1; then
+    fail "a dry-run restore into a running jacod's directory passed"
+fi
+grep -q 'code: locked' "$WORK/out" || fail "a running jacod's directory is not reported locked: $(cat "$WORK/out")"
 token=$(jaco 1 node issue-join-token) || fail "token on the restored cluster"
 jaco 2 node join "$token" >/dev/null || fail "join the restored cluster"
 jaco 2 -o json cluster status | grep -q "\"cluster_id\":\"$cid\"" || fail "n2 joined another cluster"
