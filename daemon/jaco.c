@@ -732,7 +732,10 @@ static const char *role_why(const msgpack_object *peers,
             return jaco_str_of(p, "why");
         }
     }
-    return role;
+    return strcmp(role, "none") == 0
+               ? "none: not in the Raft configuration (jaco node remove "
+                 "--force NAME)"
+               : role;
 }
 
 static int node_list(void)

@@ -172,6 +172,13 @@ static void observe_cb(uv_timer_t *t)
             changed = true;
         }
     }
+    {
+        uint64_t ids[64];
+        for (i = 0; i < n; i++) {
+            ids[i] = obs[i].id;
+        }
+        changed = changed || jd_state_has_nonmembers(state, ids, n);
+    }
     if (!changed ||
         jd_cmd_observe(obs, n, st->id, config.audit_max_events,
                        config.audit_max_age_s, "jacod (leader's observation)",

@@ -494,6 +494,66 @@ static void name_of_id(struct jd_state *s, uint64_t id, char *out, size_t size)
     }
 }
 
+static bool observed(const msgpack_object *nodes, uint64_t id)
+{
+    uint64_t v;
+    uint32_t i;
+    for (i = 0; i < nodes->via.array.size; i++) {
+        if (jd_mp_u64(jd_mp_get(&nodes->via.array.ptr[i], "id"), &v) == 0 &&
+            v == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* An observation lists the whole Raft configuration: a recorded node
+ * missing from it is no member any more (lost in a forced recovery or a
+ * restore, which leave the state's records as they were). It stays listed,
+ * with role "none", until removed or back. */
+static void mark_nonmembers(struct jd_state *s,
+                            uint64_t index,
+                            int64_t now,
+                            const char *who,
+                            const msgpack_object *nodes)
+{
+    size_t i;
+    for (i = 0; i < s->n_nodes; i++) {
+        struct node_rec *r = &s->nodes[i];
+        if (strcmp(r->role, "none") == 0 || observed(nodes, r->id)) {
+            continue;
+        }
+        audit(s, index, now, "node.role", who, r->name,
+              "%s -> none (not in the Raft configuration)", r->role);
+        snprintf(r->role, sizeof r->role, "none");
+        if (r->status != JD_NODE_STATUS_UNREACHABLE) {
+            audit(s, index, now, "node.status", who, r->name, "%s -> %s",
+                  jd_node_status_name(r->status),
+                  jd_node_status_name(JD_NODE_STATUS_UNREACHABLE));
+            r->status = JD_NODE_STATUS_UNREACHABLE;
+        }
+    }
+}
+
+bool jd_state_has_nonmembers(struct jd_state *s,
+                             const uint64_t *ids,
+                             unsigned n)
+{
+    size_t i;
+    unsigned k;
+    bool found = false;
+    pthread_mutex_lock(&s->mutex);
+    for (i = 0; i < s->n_nodes && !found; i++) {
+        bool member = false;
+        for (k = 0; k < n && !member; k++) {
+            member = s->nodes[i].id == ids[k];
+        }
+        found = !member && strcmp(s->nodes[i].role, "none") != 0;
+    }
+    pthread_mutex_unlock(&s->mutex);
+    return found;
+}
+
 static int apply_observe(struct jd_state *s,
                          uint64_t index,
                          const msgpack_object *cmd,
@@ -569,6 +629,7 @@ static int apply_observe(struct jd_state *s,
             r->last_seen_ms = ob.last_seen_ms;
         }
     }
+    mark_nonmembers(s, index, now, who, nodes);
     if (leader != s->leader_id) {
         char name[JD_NAME_MAX];
         name_of_id(s, leader, name, sizeof name);

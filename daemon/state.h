@@ -122,6 +122,11 @@ int jd_state_node_status(struct jd_state *s,
                          char *address,
                          char *role);
 uint64_t jd_state_leader(struct jd_state *s);
+/* Whether a node is recorded as a member (role other than "none") but is
+ * not among ids, the Raft configuration: the next observation marks it. */
+bool jd_state_has_nonmembers(struct jd_state *s,
+                             const uint64_t *ids,
+                             unsigned n);
 /* The id recorded for the node named name; false if there is none. */
 bool jd_state_node_id(struct jd_state *s, const char *name, uint64_t *id);
 

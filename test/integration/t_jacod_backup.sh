@@ -133,6 +133,11 @@ status=$(jaco 1 -o json cluster status)
 grep -q "\"cluster_id\":\"$cid\"" <<<"$status" || fail "another cluster id after restore: $status"
 assert_eq "$(voters 1)" 1 "voters after restore"
 jaco 1 -o json node list | grep -q '"rack":"r7"' || fail "the restored state lacks n1's label"
+# The lost hosts are still listed, as no members, until removed or back.
+wait_for 20 "the lost backup node marked" bash -c \
+    "timeout 10 '$JACO' --socket '${SOCK[1]}' node list | grep -q 'nb .*none: not in the Raft configuration'"
+jaco 1 node remove --force nb >/dev/null || fail "remove the lost backup node"
+jaco 1 node list | grep -q '^nb ' && fail "nb still listed after its removal"
 start_jacod 2
 wait_for 30 "n2 answers" jaco 2 cluster status
 if "$JACO" restore --input "$newest" --name n2 --config "$WORK/2.conf" --dry-run >"$WORK/out" 2>&1; then
