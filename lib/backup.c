@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "jointoken.h"
 #include "jr_internal.h"
@@ -742,6 +743,45 @@ out:
     return rv;
 }
 
+/* libarchive stops reading at the tar end-of-archive blocks and leaves the
+ * rest of the gzip stream, its CRC-32 and length trailer included,
+ * unread: a flipped bit there would go unseen. Read the whole stream with
+ * zlib, which checks the trailer. */
+static int gzip_check(const char *path, struct jr_error *err)
+{
+    gzFile g = gzopen(path, "rb");
+    char *buf;
+    int n, zerr = Z_OK;
+    const char *why;
+    if (g == NULL) {
+        return jr__error_set(err, JR_EIO, "%s: cannot open: %s", path,
+                             strerror(errno));
+    }
+    buf = malloc(IO_CHUNK);
+    if (buf == NULL) {
+        gzclose(g);
+        return jr__error_set(err, JR_ENOMEM, "out of memory");
+    }
+    while ((n = gzread(g, buf, IO_CHUNK)) > 0) {
+    }
+    why = gzerror(g, &zerr);
+    free(buf);
+    if (n < 0 || (zerr != Z_OK && zerr != Z_STREAM_END)) {
+        jr__error_set(err, JR_ECORRUPT,
+                      "%s is truncated or damaged: gzip stream: %s; take "
+                      "another backup, or use an older archive",
+                      path, why != NULL ? why : "read error");
+        gzclose(g);
+        return JR_ECORRUPT;
+    }
+    if (gzclose(g) != Z_OK) {
+        return jr__error_set(err, JR_ECORRUPT,
+                             "%s is damaged: its gzip trailer does not match",
+                             path);
+    }
+    return 0;
+}
+
 int jr_backup_verify(const char *path,
                      struct jr_backup_info *info,
                      struct jr_error *err)
@@ -769,6 +809,9 @@ int jr_backup_verify(const char *path,
     r.path = path;
     r.info = b;
     rv = read_archive(&r, err);
+    if (rv == 0) {
+        rv = gzip_check(path, err);
+    }
     if (rv == 0 && info != NULL) {
         *info = *b;
     }
@@ -983,6 +1026,9 @@ int jr_backup_restore(const char *path,
     r.progress_data = o->progress_data;
     /* Everything is read and checked before the directory is touched. */
     rv = read_archive(&r, err);
+    if (rv == 0) {
+        rv = gzip_check(path, err);
+    }
     if (rv != 0) {
         goto out;
     }

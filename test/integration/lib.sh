@@ -156,3 +156,32 @@ wait_applied() {
 }
 
 assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
+
+# ---- jacod tests: node I runs with $WORK/nI.conf, logs to $WORK/logI and
+# serves jaco on ${SOCK[I]} ----
+JACOD=${JACOD:-$top_builddir/jacod}
+JACO=${JACO:-$top_builddir/jaco}
+declare -A SOCK=()
+
+start_jacod() {
+    "$JACOD" --config "$WORK/n$1.conf" >>"$WORK/log$1" 2>&1 &
+    PID[$1]=$!
+}
+
+jaco() { local i=$1; shift; timeout 60 "$JACO" --socket "${SOCK[$i]}" "$@"; }
+
+# jfield NODE FIELD: a top-level field of NODE's `jaco -o json cluster status`.
+jfield() {
+    jaco "$1" -o json cluster status 2>/dev/null |
+        sed -n "s/^{.*\"$2\":\"\{0,1\}\([^\",]*\)\"\{0,1\}[,}].*/\1/p"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds, or fail.
+wait_for() {
+    local deadline=$((SECONDS + $1)) what=$2
+    shift 2
+    until "$@"; do
+        ((SECONDS < deadline)) || fail "timed out waiting for: $what"
+        sleep 0.2
+    done
+}

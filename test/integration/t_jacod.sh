@@ -8,8 +8,6 @@
 # requests get clear errors and change nothing; SIGTERM exits 0.
 . "$(dirname "$0")/lib.sh"
 
-JACOD=${JACOD:-$top_builddir/jacod}
-JACO=${JACO:-$top_builddir/jaco}
 N=3
 for i in 1 2 3; do
     PEER[$i]="127.0.0.1:$(free_port)"
@@ -32,26 +30,9 @@ EOF
 done
 echo "client-address = $CLIENT1" >>"$WORK/n1.conf"
 
-start_jacod() {
-    "$JACOD" --config "$WORK/n$1.conf" >>"$WORK/log$1" 2>&1 &
-    PID[$1]=$!
-}
-jaco() { local i=$1; shift; timeout 30 "$JACO" --socket "${SOCK[$i]}" "$@"; }
 # jfield NODE KEY: a top-level field of `cluster status -o json`.
-jfield() {
-    jaco "$1" -o json cluster status 2>/dev/null |
-        sed -n "s/^{.*\"$2\":\"\{0,1\}\([^\",]*\)\"\{0,1\}[,}].*/\1/p"
-}
 # count_status NODE STATUS: rows of `node list` with that status.
 count_status() { jaco "$1" node list 2>/dev/null | awk -v s="$2" '$3 == s' | wc -l; }
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local deadline=$((SECONDS + $1)) what=$2
-    shift 2
-    until "$@"; do
-        ((SECONDS < deadline)) || fail "timed out waiting for: $what"
-        sleep 0.2
-    done
-}
 
 # ---- bad configuration: a clear error, exit 2, nothing written ----
 printf 'name = bad\ndata-dir = %s\nelecton-timeout = 900\n' "$WORK/bad" >"$WORK/bad.conf"

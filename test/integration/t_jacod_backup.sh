@@ -9,13 +9,10 @@
 # and state, which a fresh host joins with a token.
 . "$(dirname "$0")/lib.sh"
 
-JACOD=${JACOD:-$top_builddir/jacod}
-JACO=${JACO:-$top_builddir/jaco}
-declare -A SOCK=()
 for i in 1 2 b; do
     PEER[$i]="127.0.0.1:$(free_port)"
     SOCK[$i]="$WORK/$i.sock"
-    cat >"$WORK/$i.conf" <<EOF
+    cat >"$WORK/n$i.conf" <<EOF
 name = n$i
 data-dir = $WORK/n$i
 peer-address = ${PEER[$i]}
@@ -25,27 +22,14 @@ promote-after = 500
 EOF
 done
 CLIENT_TCP="127.0.0.1:$(free_port)"
-echo "bootstrap = true" >>"$WORK/1.conf"
-echo "client-address = $CLIENT_TCP" >>"$WORK/1.conf"
-cat >>"$WORK/b.conf" <<EOF
+echo "bootstrap = true" >>"$WORK/n1.conf"
+echo "client-address = $CLIENT_TCP" >>"$WORK/n1.conf"
+cat >>"$WORK/nb.conf" <<EOF
 backup-dir = $WORK/archives
 backup-interval = 2s
 backup-keep = 3
 EOF
 
-start_jacod() {
-    "$JACOD" --config "$WORK/$1.conf" >>"$WORK/log$1" 2>&1 &
-    PID[$1]=$!
-}
-jaco() { local i=$1; shift; timeout 60 "$JACO" --socket "${SOCK[$i]}" "$@"; }
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local deadline=$((SECONDS + $1)) what=$2
-    shift 2
-    until "$@"; do
-        ((SECONDS < deadline)) || fail "timed out waiting for: $what"
-        sleep 0.2
-    done
-}
 leads() { jaco "$1" -o json cluster status 2>/dev/null | grep -q "\"leader_name\":\"n$2\""; }
 voters() { jaco "$1" -o json raft list-peers 2>/dev/null | grep -o '"voter":true' | wc -l; }
 
@@ -120,11 +104,11 @@ jaco 1 cluster status | grep 'nb ' | grep -q 'STALE' || fail "an old archive is 
 kill_node 1
 kill_node 2
 rm -rf "$WORK/n1" "$WORK/n2" "$WORK/nb"
-if "$JACO" restore --input "$newest" --name n1 --config "$WORK/1.conf" --data-dir "$WORK/r1" >"$WORK/out" 2>&1; then
+if "$JACO" restore --input "$newest" --name n1 --config "$WORK/n1.conf" --data-dir "$WORK/r1" >"$WORK/out" 2>&1; then
     fail "restore into a used directory without --force"
 fi
 grep -q 'not_empty' "$WORK/out" || fail "not_empty not named: $(cat "$WORK/out")"
-"$JACO" restore --input "$newest" --name n1 --config "$WORK/1.conf" >"$WORK/out" 2>&1 ||
+"$JACO" restore --input "$newest" --name n1 --config "$WORK/n1.conf" >"$WORK/out" 2>&1 ||
     fail "restore: $(cat "$WORK/out")"
 grep -q "$WORK/n1" "$WORK/out" || fail "restore did not take data-dir from jacod's config: $(cat "$WORK/out")"
 start_jacod 1
@@ -140,7 +124,7 @@ jaco 1 node remove --force nb >/dev/null || fail "remove the lost backup node"
 jaco 1 node list | grep -q '^nb ' && fail "nb still listed after its removal"
 start_jacod 2
 wait_for 30 "n2 answers" jaco 2 cluster status
-if "$JACO" restore --input "$newest" --name n2 --config "$WORK/2.conf" --dry-run >"$WORK/out" 2>&1; then
+if "$JACO" restore --input "$newest" --name n2 --config "$WORK/n2.conf" --dry-run >"$WORK/out" 2>&1; then
     fail "a dry-run restore into a running jacod's directory passed"
 fi
 grep -q 'code: locked' "$WORK/out" || fail "a running jacod's directory is not reported locked: $(cat "$WORK/out")"

@@ -9,8 +9,6 @@
 # again, does not disturb the cluster.
 . "$(dirname "$0")/lib.sh"
 
-JACOD=${JACOD:-$top_builddir/jacod}
-JACO=${JACO:-$top_builddir/jaco}
 N=5
 for ((i = 1; i <= N; i++)); do
     PEER[$i]="127.0.0.1:$(free_port)"
@@ -28,19 +26,6 @@ EOF
 done
 echo "bootstrap = true" >>"$WORK/n1.conf"
 
-start_jacod() {
-    "$JACOD" --config "$WORK/n$1.conf" >>"$WORK/log$1" 2>&1 &
-    PID[$1]=$!
-}
-jaco() { local i=$1; shift; timeout 70 "$JACO" --socket "${SOCK[$i]}" "$@"; }
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local deadline=$((SECONDS + $1)) what=$2
-    shift 2
-    until "$@"; do
-        ((SECONDS < deadline)) || fail "timed out waiting for: $what"
-        sleep 0.2
-    done
-}
 # voters NODE / standbys NODE: counts in `raft list-peers` seen from NODE.
 voters() { jaco "$1" -o json raft list-peers 2>/dev/null | grep -o '"voter":true' | wc -l; }
 standbys() { jaco "$1" -o json raft list-peers 2>/dev/null | grep -o '"role":"standby"' | wc -l; }

@@ -11,10 +11,7 @@
 # voter cannot be removed; usage errors exit 2.
 . "$(dirname "$0")/lib.sh"
 
-JACOD=${JACOD:-$top_builddir/jacod}
-JACO=${JACO:-$top_builddir/jaco}
 N=3
-declare -A SOCK=()
 for i in 1 2 3; do
     PEER[$i]="127.0.0.1:$(free_port)"
     SOCK[$i]="$WORK/n$i.sock"
@@ -32,24 +29,7 @@ election-timeout = $ELECTION_MS
 EOF
 done
 
-start_jacod() {
-    "$JACOD" --config "$WORK/n$1.conf" >>"$WORK/log$1" 2>&1 &
-    PID[$1]=$!
-}
-jaco() { local i=$1; shift; timeout 60 "$JACO" --socket "${SOCK[$i]}" "$@"; }
 # jfield NODE KEY: a top-level field of `cluster status -o json`.
-jfield() {
-    jaco "$1" -o json cluster status 2>/dev/null |
-        sed -n "s/^{.*\"$2\":\"\{0,1\}\([^\",]*\)\"\{0,1\}[,}].*/\1/p"
-}
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local deadline=$((SECONDS + $1)) what=$2
-    shift 2
-    until "$@"; do
-        ((SECONDS < deadline)) || fail "timed out waiting for: $what"
-        sleep 0.2
-    done
-}
 # expect_rc RC WHAT COMMAND...: run it (stderr to $WORK/err) and check
 # its exit status.
 expect_rc() {

@@ -8,6 +8,7 @@ int main(void)
     SRunner *sr = srunner_create(codec_suite());
     int failed;
     srunner_add_suite(sr, admin_suite());
+    srunner_add_suite(sr, backup_suite());
     srunner_add_suite(sr, datadir_suite());
     srunner_add_suite(sr, error_suite());
     srunner_add_suite(sr, jointoken_suite());

@@ -5,6 +5,7 @@
 #include <check.h>
 
 Suite *admin_suite(void);
+Suite *backup_suite(void);
 Suite *codec_suite(void);
 Suite *datadir_suite(void);
 Suite *error_suite(void);
