@@ -610,7 +610,9 @@ static int read_archive(struct reader *r, struct jr_error *err)
     struct archive_entry *e;
     char msg[JR_ERRMSG_SIZE], meta_sha[65], state_sha[65], sums_sha[65];
     char *meta = NULL, *sums = NULL, expect[256];
+    char version_msg[JR_ERRMSG_SIZE];
     unsigned seen = 0;
+    bool other_version = false;
     int rv = 0, ar;
 
     if (a == NULL) {
@@ -653,12 +655,18 @@ static int read_archive(struct reader *r, struct jr_error *err)
             }
             meta[size] = '\0';
             rv = meta_decode(meta, (size_t)size, r->info, msg);
-            if (rv != 0) {
+            if (rv == JR_EVERSION) {
+                /* Said only once the checksums hold: a flipped digit in
+                 * the format is damage, not another version. */
+                jr__errf(version_msg, "%s: %s", r->path, msg);
+                other_version = true;
+                rv = 0;
+            } else if (rv != 0) {
                 rv = jr__error_set(err, rv, "%s: %s", r->path, msg);
                 goto out;
             }
         } else if (seen == 1 && strcmp(name, STATE_NAME) == 0) {
-            if ((uint64_t)size != r->info->state_size) {
+            if (!other_version && (uint64_t)size != r->info->state_size) {
                 rv = jr__error_set(err, JR_ECORRUPT,
                                    "%s: the state is %lld bytes, %s says "
                                    "%" PRIu64,
@@ -666,7 +674,7 @@ static int read_archive(struct reader *r, struct jr_error *err)
                                    r->info->state_size);
                 goto out;
             }
-            if (r->keep_state) {
+            if (r->keep_state && !other_version) {
                 r->state.len = (size_t)size;
                 r->state.base = raft_malloc(size > 0 ? (size_t)size : 1);
                 if (r->state.base == NULL) {
@@ -677,13 +685,13 @@ static int read_archive(struct reader *r, struct jr_error *err)
                     goto out;
                 }
             }
-            rv = read_entry(a, r, (uint64_t)size,
-                            r->keep_state ? r->state.base : NULL, state_sha,
-                            err);
+            rv =
+                read_entry(a, r, (uint64_t)size, r->state.base, state_sha, err);
             if (rv != 0) {
                 goto out;
             }
-            if (strcmp(state_sha, r->info->state_sha256) != 0) {
+            if (!other_version &&
+                strcmp(state_sha, r->info->state_sha256) != 0) {
                 rv = jr__error_set(err, JR_ECORRUPT,
                                    "%s: the state's SHA-256 is %s, %s says "
                                    "%s: the archive is damaged",
@@ -711,6 +719,8 @@ static int read_archive(struct reader *r, struct jr_error *err)
                                    r->path, SUMS_NAME);
                 goto out;
             }
+        } else if (other_version) {
+            break; /* another layout: the version is what to say */
         } else {
             rv = jr__error_set(err, JR_ECORRUPT,
                                "%s: unexpected entry \"%s\" (a backup holds "
@@ -719,6 +729,10 @@ static int read_archive(struct reader *r, struct jr_error *err)
             goto out;
         }
         seen++;
+    }
+    if (other_version && (ar == ARCHIVE_EOF || ar == ARCHIVE_OK)) {
+        rv = jr__error_set(err, JR_EVERSION, "%s", version_msg);
+        goto out;
     }
     if (ar != ARCHIVE_EOF && seen == 0) {
         rv = not_a_backup(a, r->path, err);

@@ -401,7 +401,7 @@ START_TEST(verify_refuses_foreign_and_other_versions)
     ck_assert_int_eq(jr_backup_verify(path, NULL, &err), JR_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(err.message, "not a jacoraft backup"));
 
-    /* The same backup, rewritten as format 2. */
+    /* The format changed without the checksums: damage, not a version. */
     snprintf(cmd, sizeof cmd,
              "cd %s && mkdir v2 && tar xzf b.tar.gz -C v2 && sed -i "
              "'s/\"format\": 1/\"format\": 2/' v2/jaco-backup/backup.json && "
@@ -410,6 +410,15 @@ START_TEST(verify_refuses_foreign_and_other_versions)
              F.dir);
     ck_assert_int_eq(system(cmd), 0);
     path_in(path, sizeof path, "v2.tar.gz");
+    ck_assert_int_eq(jr_backup_verify(path, NULL, &err), JR_ECORRUPT);
+    /* A whole format-2 archive, checksums included: another version. */
+    snprintf(cmd, sizeof cmd,
+             "cd %s/v2/jaco-backup && sha256sum backup.json state "
+             ">SHA256SUMS && cd ../.. && tar czf v2.tar.gz -C v2 "
+             "jaco-backup/backup.json jaco-backup/state "
+             "jaco-backup/SHA256SUMS",
+             F.dir);
+    ck_assert_int_eq(system(cmd), 0);
     ck_assert_int_eq(jr_backup_verify(path, NULL, &err), JR_EVERSION);
     ck_assert_ptr_nonnull(strstr(err.message, "format 2"));
 
