@@ -365,12 +365,37 @@ static int io_load(struct raft_io *io,
 
 /* ---- start, tick, time, random ---- */
 
-/* A follower's log store holds its writes through a full or failing disk
- * (see jr__logstore_hold); a leader's fail, so that its clients hear of it.
+/* Whether a voter other than this node is in the configuration. */
+static bool other_voters(const struct raft *r)
+{
+    unsigned i;
+    for (i = 0; i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].role == RAFT_VOTER &&
+            r->configuration.servers[i].id != r->id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The log store holds writes through a full or failing disk (see
+ * jr__logstore_hold) on a follower, and on a leader with other voters.
+ * raft 0.15 reacts to a leader's failed append by cutting the entries from
+ * its in-memory log although it has already sent them to the followers,
+ * which may commit them; it then reuses their indexes, in the same term,
+ * for new entries, and asks for a snapshot to send for the gap (its
+ * src/replication.c, appendLeaderCb: logTruncate on failure; raft_fixture
+ * can only fail an append synchronously, so no unit test pins it, and
+ * t_disk_full_leader shows the effect). A held write keeps the log whole: the
+ * followers' stored copies commit the entries, and the leader hands
+ * leadership over (node.c). Only a lone voter fails its writes, so that
+ * its clients hear no_space at once: nobody else could commit them.
  * Set before every write and after every tick (roles change on ticks). */
 static void hold_update(struct jr_node *n)
 {
-    jr__logstore_hold(n->io_state->log, n->raft.state == RAFT_FOLLOWER);
+    bool hold = n->raft.state == RAFT_FOLLOWER ||
+                (n->raft.state == RAFT_LEADER && other_voters(&n->raft));
+    jr__logstore_hold(n->io_state->log, hold);
 }
 
 static void tick_cb(uv_timer_t *t)

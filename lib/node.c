@@ -370,7 +370,8 @@ static void disk_transfer_cb(struct raft_transfer *req)
  * no_space until space is back. */
 static void step_down_if_disk_failed(struct jr_node *n)
 {
-    int failed = n->disk_failed;
+    /* A failed write, or one held until the disk has room (io.c). */
+    int failed = n->disk_failed != 0 ? n->disk_failed : jr__io_disk_error(n);
     int rv;
     n->disk_failed = 0;
     if (failed == 0 || n->raft.state != RAFT_LEADER ||
