@@ -284,7 +284,7 @@ int main(int argc, char **argv)
         {"snapshot-threshold", required_argument, NULL, 's'},
         {"timeout-ms", required_argument, NULL, 'T'},
         {"verbose", no_argument, NULL, 'v'},
-        {"slow-us", required_argument, NULL, 'S'},
+        {"slow-us", required_argument, NULL, 'U'},
         {"warmup", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
@@ -328,7 +328,7 @@ int main(int argc, char **argv)
                 break;
             case 'T': timeout_ms = parse_u64("--timeout-ms", optarg); break;
             case 'v': verbose = true; break;
-            case 'S': slow_us = parse_u64("--slow-us", optarg); break;
+            case 'U': slow_us = parse_u64("--slow-us", optarg); break;
             case 'W': warmup = parse_u64("--warmup", optarg); break;
             default: usage();
         }

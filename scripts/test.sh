@@ -35,6 +35,10 @@ check_in() {
 
 build build --enable-werror
 step "make check" check_in build
+# The benchmark programs are built by `make bench` only: build them here
+# too, so that a change that breaks them shows up in CI.
+step "bench programs build" make -C "$ROOT/build" -j"$(nproc)" \
+    bench/bench_raw bench/bench_floor bench/etcd_load bench/bench_lib
 
 check_sanitized() {
     # The crash test's 100 rounds run in the plain build; 10 here. Tests
