@@ -275,38 +275,98 @@ int jr__fsync_dir(const char *dir)
     return e;
 }
 
+/* A storage write: no such directory, the disk is full, or it failed. */
+static int write_error(int e)
+{
+    return e == ENOENT                  ? JR_ENOTFOUND
+           : e == ENOSPC || e == EDQUOT ? JR_ENOSPACE
+                                        : JR_EIO;
+}
+
+int jr__write_file_atomic(const char *path,
+                          const void *buf,
+                          size_t len,
+                          char *errmsg)
+{
+    char tmp[4200], dir[4096], *slash;
+    const char *step;
+    int fd, e = 0;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp ||
+        snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        jr__errf(errmsg, "%s: path too long", path);
+        return JR_EINVAL;
+    }
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        (void)snprintf(dir, sizeof dir, ".");
+    } else if (slash == dir) {
+        dir[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    /* A temporary file left by a crash may have any mode or owner, or be a
+     * link someone planted: start from a file O_EXCL proves we created. */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        e = errno;
+        jr__errf(errmsg, "remove %s: %s", tmp, strerror(e));
+        return write_error(e);
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        e = errno;
+        jr__errf(errmsg, "create %s: %s", tmp, strerror(e));
+        return write_error(e);
+    }
+    /* The umask can only take permissions away, and one that took the
+     * owner's read bit would leave a file we cannot load: exactly 0600,
+     * before any byte is in it. */
+    step = "chmod";
+    if (fchmod(fd, 0600) != 0) {
+        e = errno;
+    } else if ((e = jr__write_all(fd, buf, len)) != 0) {
+        step = "write";
+    } else if (fsync(fd) != 0) {
+        step = "fsync";
+        e = errno;
+    }
+    if (close(fd) != 0 && e == 0) {
+        step = "close";
+        e = errno;
+    }
+    if (e == 0 && rename(tmp, path) != 0) {
+        step = "rename";
+        e = errno;
+    }
+    if (e != 0) {
+        jr__errf(errmsg, "%s %s: %s", step, tmp, strerror(e));
+        (void)unlink(tmp);
+        return write_error(e);
+    }
+    /* The rename is durable once the directory is. */
+    if ((e = jr__fsync_dir(dir)) != 0) {
+        jr__errf(errmsg, "fsync directory %s after storing %s: %s", dir, path,
+                 strerror(e));
+        return write_error(e);
+    }
+    return 0;
+}
+
 /* Write to a temporary file, fsync, rename, fsync the directory: a crash
  * leaves the old identity or the new one, never a mix. */
 int jr__meta_store(const char *dir,
                    const struct jr__meta *m,
                    struct jr_error *err)
 {
-    char path[4096], tmp[4200], buf[1024];
-    int fd, len;
+    char path[4096], buf[1024], msg[JR_ERRMSG_SIZE];
+    int len, rv;
     (void)snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
-    (void)snprintf(tmp, sizeof tmp, "%s.tmp", path);
     len = jr__meta_format(m, buf, sizeof buf);
     if (len < 0) {
         return jr__error_set(err, JR_EINVAL, "format identity");
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return jr__error_set(err, jr__err_from_errno(errno), "create %s: %s",
-                             tmp, strerror(errno));
-    }
-    if (write(fd, buf, (size_t)len) != len || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return jr__error_set(err, jr__err_from_errno(e), "write %s: %s", tmp,
-                             strerror(e));
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0 ||
-        (errno = jr__fsync_dir(dir)) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return jr__error_set(err, jr__err_from_errno(e), "store %s: %s", path,
-                             strerror(e));
+    rv = jr__write_file_atomic(path, buf, (size_t)len, msg);
+    if (rv != 0) {
+        return jr__error_set(err, rv, "store identity %s: %s", path, msg);
     }
     return 0;
 }

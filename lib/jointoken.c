@@ -98,70 +98,12 @@ int jr__secret_save(const char *dir,
                     const unsigned char secret[JR__SECRET_LEN],
                     char *errmsg)
 {
-    char path[PATH_SIZE], tmp[PATH_SIZE];
-    const char *what;
-    int fd, e, rv;
-    if ((rv = path_of(dir, SECRET_FILE, path, errmsg)) != 0 ||
-        (rv = path_of(dir, SECRET_FILE ".tmp", tmp, errmsg)) != 0) {
+    char path[PATH_SIZE];
+    int rv;
+    if ((rv = path_of(dir, SECRET_FILE, path, errmsg)) != 0) {
         return rv;
     }
-    /* A temporary file left by a crash could have been replaced by anyone
-     * who can write the directory, with any mode: start from a file that
-     * O_EXCL proves we created. */
-    if (unlink(tmp) != 0 && errno != ENOENT) {
-        e = errno;
-        what = "remove";
-        goto err;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        e = errno;
-        what = "create";
-        goto err;
-    }
-    /* The umask can only clear bits of 0600, but a umask that clears the
-     * owner's read bit would leave a secret we cannot load: set the mode
-     * exactly, before any byte of the secret is in the file. */
-    if (fchmod(fd, 0600) != 0) {
-        e = errno;
-        what = "chmod";
-        goto err_close;
-    }
-    if ((e = jr__write_all(fd, secret, JR__SECRET_LEN)) != 0) {
-        what = "write";
-        goto err_close;
-    }
-    if (fsync(fd) != 0) {
-        e = errno;
-        what = "fsync";
-        goto err_close;
-    }
-    if (close(fd) != 0) {
-        e = errno;
-        what = "close";
-        goto err_unlink;
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        what = "rename";
-        goto err_unlink;
-    }
-    /* Without it a crash could leave the directory without the renamed
-     * entry, and the node without a secret the others hold. */
-    if ((e = jr__fsync_dir(dir)) != 0) {
-        jr__errf(errmsg, "fsync directory %s after storing %s: %s", dir, path,
-                 strerror(e));
-        return jr__err_from_errno(e);
-    }
-    return 0;
-
-err_close:
-    (void)close(fd);
-err_unlink:
-    (void)unlink(tmp);
-err:
-    jr__errf(errmsg, "%s %s: %s", what, tmp, strerror(e));
-    return jr__err_from_errno(e);
+    return jr__write_file_atomic(path, secret, JR__SECRET_LEN, errmsg);
 }
 
 int jr__secret_load(const char *dir,

@@ -60,6 +60,15 @@ int jr__datadir_probe_lock(const char *dir, struct jr_error *err);
 /* fsync a directory (after a create, rename or unlink in it): 0 or the
  * errno of the failing step. */
 int jr__fsync_dir(const char *dir);
+/* Replace path with len bytes of buf, mode 0600: a fresh temporary file
+ * (O_EXCL), fsync, rename, fsync of the directory; a crash leaves the old
+ * content or the new one. 0, JR_ENOTFOUND (no such directory),
+ * JR_ENOSPACE or JR_EIO (JR_EINVAL: path too long), with errmsg naming the
+ * step and the file. */
+int jr__write_file_atomic(const char *path,
+                          const void *buf,
+                          size_t len,
+                          char *errmsg);
 /* write(2) all of buf, retrying short writes and EINTR: 0 or an errno. */
 int jr__write_all(int fd, const void *buf, size_t len);
 /* Returns JR_ENOTFOUND when no identity file exists yet. */

@@ -73,37 +73,17 @@ int jr__metastore_store(const char *dir,
                         const struct jr__raft_meta *m,
                         char *errmsg)
 {
-    char path[4096], tmp[4200];
+    char path[4096], msg[JR_ERRMSG_SIZE];
     unsigned char buf[META_SIZE];
-    int fd, e;
+    int rv;
     (void)snprintf(path, sizeof path, "%s/meta", dir);
-    (void)snprintf(tmp, sizeof tmp, "%s/meta.tmp", dir);
     memcpy(buf, META_MAGIC, 8);
     put64le(buf + 8, m->term);
     put64le(buf + 16, m->vote);
     put64le(buf + 24, (uint32_t)crc32(0L, buf, META_SIZE - 8));
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        e = errno;
-        goto err;
+    rv = jr__write_file_atomic(path, buf, sizeof buf, msg);
+    if (rv != 0) {
+        jr__errf(errmsg, "store raft term and vote: %s", msg);
     }
-    if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf || fsync(fd) != 0) {
-        e = errno != 0 ? errno : EIO;
-        close(fd);
-        goto err_unlink;
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        e = errno;
-        goto err_unlink;
-    }
-    e = jr__fsync_dir(dir);
-    if (e != 0) {
-        goto err;
-    }
-    return 0;
-err_unlink:
-    (void)unlink(tmp);
-err:
-    jr__errf(errmsg, "store raft term and vote in %s: %s", path, strerror(e));
-    return e == ENOSPC || e == EDQUOT ? JR_ENOSPACE : JR_EIO;
+    return rv;
 }

@@ -18,7 +18,8 @@ int jr__metastore_load(const char *dir, struct jr__raft_meta *m, char *errmsg);
 
 /* Replace dir/meta durably: write a temporary file, fsync, rename, fsync
  * the directory. A crash at any point leaves the old value or the new one.
- * JR_ENOSPACE, JR_EIO. Blocking (about two fsyncs). */
+ * JR_ENOTFOUND (no such directory), JR_ENOSPACE, JR_EIO. Blocking (about
+ * two fsyncs). */
 int jr__metastore_store(const char *dir,
                         const struct jr__raft_meta *m,
                         char *errmsg);

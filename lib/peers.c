@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,8 +14,6 @@
 #include "jr_internal.h"
 #include "peers.h"
 
-#define PATH_SIZE 4096
-#define TMP_SUFFIX ".tmp"
 #define ID_RANGE "1 to 18446744073709551615"
 #define QUOTE_MAX 40 /* bytes of a value quoted in a message */
 /* '"', QUOTE_MAX bytes escaped as \xNN at worst, '"', "...", NUL. */
@@ -696,17 +693,10 @@ int jr__peers_write_file(const char *path,
                          const struct jr__peers *p,
                          char *errmsg)
 {
-    char tmp[PATH_SIZE], dir[PATH_SIZE], *text = NULL;
-    const char *step;
+    char *text = NULL;
     size_t len;
-    int fd, e = 0, n, rv;
+    int rv;
 
-    n = snprintf(tmp, sizeof tmp, "%s" TMP_SUFFIX, path);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        jr__errf(errmsg, "write peers file: path too long");
-        return JR_EINVAL;
-    }
-    memcpy(dir, path, strlen(path) + 1);
     if ((rv = jr__peers_validate(p, 0, path, errmsg)) != 0) {
         return rv;
     }
@@ -715,57 +705,9 @@ int jr__peers_write_file(const char *path,
                  rv == JR_ENOMEM ? "out of memory" : "cannot be formatted");
         return rv;
     }
-    /* A leftover temporary file may have any mode or owner, or be a link
-     * someone planted: start from a new file. */
-    if (unlink(tmp) != 0 && errno != ENOENT) {
-        e = errno;
-        jr__errf(errmsg, "remove %s: %s", tmp, strerror(e));
-        rv = jr__err_from_errno(e);
-        goto err_text;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        e = errno;
-        jr__errf(errmsg, "create %s: %s", tmp, strerror(e));
-        rv = jr__err_from_errno(e);
-        goto err_text;
-    }
-    /* The umask can only take permissions away; make it exactly 0600. */
-    step = "chmod";
-    if (fchmod(fd, 0600) != 0) {
-        e = errno;
-    } else if ((e = jr__write_all(fd, text, len)) != 0 ||
-               (e = jr__write_all(fd, "\n", 1)) != 0) {
-        step = "write";
-    } else if (fsync(fd) != 0) {
-        step = "fsync";
-        e = errno;
-    }
-    if (close(fd) != 0 && e == 0) {
-        step = "close";
-        e = errno;
-    }
-    if (e != 0) {
-        jr__errf(errmsg, "%s %s: %s", step, tmp, strerror(e));
-        goto err_tmp;
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        jr__errf(errmsg, "rename %s to %s: %s", tmp, path, strerror(e));
-        goto err_tmp;
-    }
-    /* The rename is durable once the directory is. */
-    if ((e = jr__fsync_dir(dirname(dir))) != 0) {
-        jr__errf(errmsg, "fsync the directory of %s: %s", path, strerror(e));
-        rv = jr__err_from_errno(e);
-        goto err_text;
-    }
-    free(text);
-    return 0;
-err_tmp:
-    rv = jr__err_from_errno(e);
-    (void)unlink(tmp);
-err_text:
+    /* The file ends with a newline; the text has none. */
+    text[len] = '\n';
+    rv = jr__write_file_atomic(path, text, len + 1, errmsg);
     free(text);
     return rv;
 }

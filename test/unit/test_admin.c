@@ -15,6 +15,7 @@
 
 #include "jacoraft.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define WAIT_MS 10000 /* upper bound of any wait; a healthy run takes ms */
 #define ELECTION_MS 200
@@ -93,21 +94,6 @@ static void discard_log(void *data, int level, const char *message)
     (void)message;
 }
 
-static unsigned free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static void setup(void)
 {
     /* A node writes to peers that close under it; like every embedder
@@ -116,17 +102,6 @@ static void setup(void)
     memset(&F, 0, sizeof F);
     snprintf(F.dir, sizeof F.dir, "/tmp/jr-admin-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(F.dir));
-}
-
-static int remove_entry(const char *path,
-                        const struct stat *st,
-                        int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void close_member(unsigned id)
@@ -145,7 +120,7 @@ static void teardown(void)
         uv_mutex_destroy(&F.m[i].state.mutex);
     }
     if (F.dir[0] != '\0') {
-        (void)nftw(F.dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(F.dir);
     }
 }
 
@@ -160,7 +135,7 @@ static void start_cluster(unsigned n)
     for (i = 1; i <= n; i++) {
         struct member *m = &F.m[i];
         snprintf(m->data_dir, sizeof m->data_dir, "%s/n%u", F.dir, i);
-        snprintf(m->address, sizeof m->address, "127.0.0.1:%u", free_port());
+        snprintf(m->address, sizeof m->address, "127.0.0.1:%u", tu_free_port());
         ck_assert_int_eq(uv_mutex_init(&m->state.mutex), 0);
         m->fsm.data = &m->state;
         m->fsm.apply = counter_apply;
@@ -357,7 +332,7 @@ START_TEST(calls_before_start_fail_with_estate)
     F.n = 1;
     snprintf(F.m[1].data_dir, sizeof F.m[1].data_dir, "%s/n1", F.dir);
     snprintf(F.m[1].address, sizeof F.m[1].address, "127.0.0.1:%u",
-             free_port());
+             tu_free_port());
     ck_assert_int_eq(uv_mutex_init(&F.m[1].state.mutex), 0);
     F.m[1].fsm.data = &F.m[1].state;
     F.m[1].fsm.apply = counter_apply;

@@ -18,6 +18,7 @@
 
 #include "jacoraft.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define WAIT_MS 5000
 
@@ -89,32 +90,6 @@ static struct {
     struct jr_node *node;
 } F;
 
-static unsigned free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-static int remove_entry(const char *path,
-                        const struct stat *st,
-                        int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
     memset(&F, 0, sizeof F);
@@ -135,7 +110,7 @@ static void teardown(void)
         F.node = NULL;
     }
     uv_mutex_destroy(&F.state.mutex);
-    (void)nftw(F.dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(F.dir);
 }
 
 static void path_in(char *out, size_t size, const char *name)
@@ -202,7 +177,7 @@ static void make_backup(struct jr_backup_info *info, char *cluster_id)
     struct jr_error err;
     int rv;
     path_in(data, sizeof data, "src");
-    snprintf(address, sizeof address, "127.0.0.1:%u", free_port());
+    snprintf(address, sizeof address, "127.0.0.1:%u", tu_free_port());
     open_node(1, data, address, true);
     wait_leader();
     write_cmd("abc");
@@ -274,7 +249,7 @@ START_TEST(backup_round_trip_through_a_restored_directory)
 
     /* Restore as another node, then run it. */
     path_in(data, sizeof data, "restored");
-    snprintf(address, sizeof address, "127.0.0.1:%u", free_port());
+    snprintf(address, sizeof address, "127.0.0.1:%u", tu_free_port());
     memset(&o, 0, sizeof o);
     o.data_dir = data;
     o.node_id = 7;
@@ -504,7 +479,7 @@ START_TEST(restore_refuses_a_running_node_and_sentinel_blocks_start)
 
     /* A node running on the directory: locked, also for a dry run. */
     path_in(data, sizeof data, "live");
-    snprintf(address, sizeof address, "127.0.0.1:%u", free_port());
+    snprintf(address, sizeof address, "127.0.0.1:%u", tu_free_port());
     open_node(5, data, address, true);
     memset(&o, 0, sizeof o);
     o.data_dir = data;
@@ -542,7 +517,7 @@ START_TEST(backup_of_a_node_that_is_no_member)
     int rv;
     path_in(data, sizeof data, "lonely");
     path_in(out, sizeof out, "none.tar.gz");
-    snprintf(address, sizeof address, "127.0.0.1:%u", free_port());
+    snprintf(address, sizeof address, "127.0.0.1:%u", tu_free_port());
     jr_config_init(&cfg);
     cfg.id = 9;
     cfg.address = address;

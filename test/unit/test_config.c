@@ -8,23 +8,13 @@
 
 #include "../../daemon/config.h"
 #include "suites.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
 
 static char tmpdir[64];
 static char conf_path[128]; /* the file written by write_conf */
 static char err[512];
-
-static int remove_entry(const char *path,
-                        const struct stat *st,
-                        int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void make_tmpdir(void)
 {
@@ -37,7 +27,7 @@ static void make_tmpdir(void)
 static void remove_tmpdir(void)
 {
     if (tmpdir[0] != '\0') {
-        (void)nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(tmpdir);
         tmpdir[0] = '\0';
     }
 }

@@ -10,21 +10,11 @@
 
 #include "jr_internal.h"
 #include "suites.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
 
 static char tmpdir[64];
-
-static int remove_entry(const char *path,
-                        const struct stat *st,
-                        int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void make_tmpdir(void)
 {
@@ -35,7 +25,7 @@ static void make_tmpdir(void)
 static void remove_tmpdir(void)
 {
     if (tmpdir[0] != '\0') {
-        (void)nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(tmpdir);
         tmpdir[0] = '\0';
     }
 }

@@ -11,23 +11,13 @@
 
 #include "jointoken.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
 /* ---- helpers ---- */
 
 static char tmpdir[64];
-
-static int remove_entry(const char *path,
-                        const struct stat *st,
-                        int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void make_tmpdir(void)
 {
@@ -38,7 +28,7 @@ static void make_tmpdir(void)
 static void remove_tmpdir(void)
 {
     if (tmpdir[0] != '\0') {
-        (void)nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(tmpdir);
         tmpdir[0] = '\0';
     }
 }

@@ -15,6 +15,7 @@
 #include "jr_internal.h"
 #include "logstore.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define SEG_SIZE ((size_t)64 << 10)
 #define VARY ((size_t)-1) /* entry lengths that vary with the index */
@@ -27,17 +28,6 @@
 static char tmpdir[64];
 static uv_loop_t loop;
 static struct jr__logstore *store;
-
-static int remove_entry(const char *path,
-                        const struct stat *st,
-                        int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 /* ---- fault injection and log capture ---- */
 
@@ -224,7 +214,7 @@ static void teardown(void)
     model.e = NULL;
     model.cap = 0;
     if (tmpdir[0] != '\0') {
-        (void)nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(tmpdir);
         tmpdir[0] = '\0';
     }
 }

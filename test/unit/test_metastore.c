@@ -88,7 +88,7 @@ START_TEST(store_into_a_missing_directory_fails_with_its_name)
     struct jr__raft_meta in = {1, 0};
     char errmsg[JR_ERRMSG_SIZE];
     ck_assert_int_eq(jr__metastore_store("/nonexistent/dir", &in, errmsg),
-                     JR_EIO);
+                     JR_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(errmsg, "/nonexistent/dir"));
 }
 END_TEST

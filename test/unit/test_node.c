@@ -13,6 +13,7 @@
 
 #include "jacoraft.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define WAIT_MS 5000 /* upper bound of any wait; a healthy run takes ms */
 
@@ -138,22 +139,6 @@ static void discard_log(void *data, int level, const char *message)
 }
 
 /* A port that was free a moment ago: bind port 0 and read what we got. */
-static unsigned free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static void counter_reset(void)
 {
     uv_mutex_destroy(&F.state.mutex);
@@ -167,7 +152,7 @@ static void setup(void)
     snprintf(F.dir, sizeof F.dir, "/tmp/jr-node-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(F.dir));
     snprintf(F.data_dir, sizeof F.data_dir, "%s/data", F.dir);
-    snprintf(F.address, sizeof F.address, "127.0.0.1:%u", free_port());
+    snprintf(F.address, sizeof F.address, "127.0.0.1:%u", tu_free_port());
     ck_assert_int_eq(uv_mutex_init(&F.state.mutex), 0);
     F.fsm.data = &F.state;
     F.fsm.apply = counter_apply;
@@ -183,17 +168,6 @@ static void setup(void)
     F.cfg.fsm = &F.fsm;
 }
 
-static int remove_entry(const char *path,
-                        const struct stat *st,
-                        int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     if (F.node != NULL) {
@@ -202,7 +176,7 @@ static void teardown(void)
     }
     uv_mutex_destroy(&F.state.mutex);
     if (F.dir[0] != '\0') {
-        (void)nftw(F.dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(F.dir);
     }
 }
 
@@ -634,7 +608,8 @@ START_TEST(bootstrap_with_different_members_fails_with_emismatch)
     char other_address[32];
     struct jr_member members[2];
     struct jr_error err;
-    snprintf(other_address, sizeof other_address, "127.0.0.1:%u", free_port());
+    snprintf(other_address, sizeof other_address, "127.0.0.1:%u",
+             tu_free_port());
     members[0].id = F.cfg.id;
     members[0].address = F.address;
     members[1].id = 2;

@@ -13,23 +13,13 @@
 #include "jr_internal.h"
 #include "peers.h"
 #include "suites.h"
+#include "testutil.h"
 
 /* One valid server, for padding to a size. */
 #define ONE "[{\"id\": 1, \"address\": \"10.0.0.1:1\"}]"
 
 static char tmpdir[64];
 static char errmsg[JR_ERRMSG_SIZE];
-
-static int remove_entry(const char *path,
-                        const struct stat *st,
-                        int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void make_tmpdir(void)
 {
@@ -40,7 +30,7 @@ static void make_tmpdir(void)
 static void remove_tmpdir(void)
 {
     if (tmpdir[0] != '\0') {
-        (void)nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(tmpdir);
         tmpdir[0] = '\0';
     }
 }

@@ -15,6 +15,7 @@
 #include "jr_internal.h"
 #include "snapstore.h"
 #include "suites.h"
+#include "testutil.h"
 
 /* The header layout of snapstore.c, for the tests that forge headers. */
 #define HDR_FIXED 48
@@ -29,17 +30,6 @@
 
 static char tmpdir[64];
 static bool mounted;
-
-static int remove_entry(const char *path,
-                        const struct stat *st,
-                        int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void make_tmpdir(void)
 {
@@ -57,7 +47,7 @@ static void remove_tmpdir(void)
         mounted = false;
     }
     if (tmpdir[0] != '\0') {
-        (void)nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(tmpdir);
         tmpdir[0] = '\0';
     }
 }
