@@ -105,6 +105,14 @@ jaco "$s" cluster status | sed 's/^/  /'
 echo "\$ jaco audit"
 jaco "$s" audit | sed 's/^/  /'
 
+say "An online backup of the cluster's state, and its check (jaco-backup(8))"
+echo "\$ jaco backup --output $WORK/backup.tar.gz"
+jaco "$s" backup --output "$WORK/backup.tar.gz" | sed 's/^/  /'
+echo "\$ tar tzf $WORK/backup.tar.gz"
+tar tzf "$WORK/backup.tar.gz" | sed 's/^/  /'
+echo "\$ jaco backup verify $WORK/backup.tar.gz"
+jaco "$s" backup verify "$WORK/backup.tar.gz" | head -n 1 | sed 's/^/  /'
+
 say "Stopping the daemons (SIGTERM)"
 for i in 1 2 3; do
     [ "n$i" = "$jl" ] && continue
