@@ -20,6 +20,7 @@
 
 #include "backup_node.h"
 #include "config.h"
+#include "plugin.h"
 #include "server.h"
 #include "state.h"
 
@@ -36,8 +37,10 @@ static struct jd_state *state;
 static struct jd_server *server;
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t observe_timer;
-static struct jd_backup_node *backup_node; /* backup-dir set */
-static bool observe_in_flight;             /* under observe_mutex */
+static struct jd_backup_node *backup_node;    /* backup-dir set */
+static struct jd_plugin scheduler, isolation; /* loaded when configured */
+static struct jacod_host plugin_host;
+static bool observe_in_flight; /* under observe_mutex */
 static uv_mutex_t observe_mutex;
 static struct jr_apply observe_req;
 static char *observe_cmd;
@@ -81,6 +84,60 @@ static void lib_log(void *data, int level, const char *message)
 static void backup_log(int level, const char *message)
 {
     logf_(level, "%s", message);
+}
+
+static void plugin_log(void *data, int level, const char *message)
+{
+    (void)data;
+    logf_(level < JR_LOG_DEBUG   ? JR_LOG_DEBUG
+          : level > JR_LOG_ERROR ? JR_LOG_ERROR
+                                 : level,
+          "%s", message);
+}
+
+/* Load the configured plugins; a plugin that does not load stops the
+ * start: running without the isolation the operator asked for is worse. */
+static int load_plugins(char *err, size_t errlen)
+{
+    const struct jacod_iso_ops *iso;
+    plugin_host.abi = JACOD_PLUGIN_ABI;
+    plugin_host.size = sizeof plugin_host;
+    plugin_host.node_name = config.name;
+    plugin_host.log = plugin_log;
+    if (config.scheduler_plugin[0] != '\0' &&
+        jd_plugin_load(&scheduler, config.scheduler_plugin,
+                       JACOD_PLUGIN_SCHEDULER, &plugin_host, err,
+                       errlen) != 0) {
+        return -1;
+    }
+    if (config.isolation_plugin[0] != '\0' &&
+        jd_plugin_load(&isolation, config.isolation_plugin,
+                       JACOD_PLUGIN_ISOLATION, &plugin_host, err,
+                       errlen) != 0) {
+        jd_plugin_unload(&scheduler);
+        return -1;
+    }
+    if (scheduler.p != NULL) {
+        logf_(JR_LOG_INFO, "scheduler plugin %s (%s) loaded", scheduler.p->name,
+              scheduler.path);
+    }
+    iso = jd_plugin_iso_ops(&isolation);
+    if (isolation.p != NULL) {
+        char why[512] = "";
+        int rv = iso != NULL ? iso->self_test(isolation.state, why, sizeof why)
+                             : JR_EINVAL;
+        if (rv == 0) {
+            logf_(JR_LOG_INFO, "isolation plugin %s (%s): self-test ok%s%s",
+                  isolation.p->name, isolation.path, why[0] ? ": " : "", why);
+        } else {
+            logf_(JR_LOG_ERROR,
+                  "isolation plugin %s (%s): self-test failed: %s; this "
+                  "host must get no replicas",
+                  isolation.p->name, isolation.path,
+                  iso == NULL ? "it has no self_test" : why);
+        }
+    }
+    return 0;
 }
 
 static int parse_level(const char *s)
@@ -453,6 +510,11 @@ int main(int argc, char **argv)
         jd_state_free(state);
         return 2;
     }
+    if (load_plugins(err, sizeof err) != 0) {
+        fprintf(stderr, "jacod: %s\n", err);
+        jd_state_free(state);
+        return 1;
+    }
     if (config.backup_dir[0] != '\0' &&
         jd_backup_dir_check(config.backup_dir, err, sizeof err) != 0) {
         fprintf(stderr, "jacod: %s\n", err);
@@ -517,6 +579,8 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     jd_state_set_hook(state, NULL, NULL);
     jr_node_close(node);
+    jd_plugin_unload(&isolation);
+    jd_plugin_unload(&scheduler);
     uv_loop_close(loop);
     jd_state_free(state);
     uv_mutex_destroy(&observe_mutex);
