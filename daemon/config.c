@@ -138,6 +138,9 @@ static const struct opt opts[] = {
      30 * 86400, "a backup node's time between archives (default 1h)"},
     {"backup-keep", "N", OPT_COUNT, FIELD(backup_keep), 1, 100000,
      "archives a backup node keeps (default 24)"},
+    {"isolation-check-interval", "DURATION", OPT_DURATION,
+     FIELD(isolation_check_s), 1, 86400,
+     "how often the isolation ruleset is checked for drift (default 30s)"},
 };
 
 #define N_OPTS (sizeof opts / sizeof opts[0])
@@ -770,6 +773,7 @@ void jd_config_defaults(struct jd_config *c)
     c->promote_after_ms = 10000;
     c->backup_interval_s = 3600;
     c->backup_keep = 24;
+    c->isolation_check_s = 30;
 }
 
 int jd_config_parse(struct jd_config *c,

@@ -47,6 +47,7 @@ struct jd_config {
     char backup_dir[4096];        /* "" (default): not a backup node */
     unsigned backup_interval_s;   /* default 3600 */
     unsigned backup_keep;         /* default 24 */
+    unsigned isolation_check_s;   /* drift check interval; default 30 */
 };
 
 /* Fill c with the defaults listed above. The name is the host name up to its

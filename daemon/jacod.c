@@ -40,6 +40,9 @@ static uv_timer_t observe_timer;
 static struct jd_backup_node *backup_node;    /* backup-dir set */
 static struct jd_plugin scheduler, isolation; /* loaded when configured */
 static struct jacod_host plugin_host;
+static uv_timer_t isolation_timer; /* drift checks, after a passed self-test */
+static uv_work_t isolation_work;
+static bool isolation_busy, isolation_checking;
 static bool observe_in_flight; /* under observe_mutex */
 static uv_mutex_t observe_mutex;
 static struct jr_apply observe_req;
@@ -86,6 +89,70 @@ static void backup_log(int level, const char *message)
     logf_(level, "%s", message);
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A drift check on the thread pool: the plugin's reconcile, then, when it
+ * changed the ruleset after the first load, an audit event through Raft. */
+static void isolation_check_cb(uv_work_t *w)
+{
+    static bool loaded;
+    const struct jacod_iso_ops *iso = jd_plugin_iso_ops(&isolation);
+    char diff[512] = "", *cmd;
+    size_t len;
+    int rv = iso->reconcile(isolation.state, diff, sizeof diff);
+    (void)w;
+    if (rv < 0) {
+        logf_(JR_LOG_ERROR, "isolation plugin %s: cannot load its ruleset: %s",
+              isolation.p->name, diff);
+        return;
+    }
+    if (rv == 0) {
+        return;
+    }
+    if (!loaded) {
+        loaded = true;
+        logf_(JR_LOG_INFO, "isolation plugin %s: %s", isolation.p->name, diff);
+        return;
+    }
+    logf_(JR_LOG_WARN, "isolation plugin %s: ruleset drifted: %s",
+          isolation.p->name, diff);
+    if (jd_cmd_audit("isolation_ruleset_reconciled", config.name, diff,
+                     "jacod (isolation check)", wall_ms(), &cmd, &len) == 0) {
+        struct jr_error err;
+        memset(&err, 0, sizeof err);
+        if (jr_apply_sync(node, cmd, len, 0, NULL, NULL, &err) != 0) {
+            logf_(JR_LOG_WARN,
+                  "isolation: the audit event was not recorded: %s",
+                  err.message);
+        }
+        free(cmd);
+    }
+}
+
+static void isolation_after_cb(uv_work_t *w, int status)
+{
+    (void)w;
+    (void)status;
+    isolation_busy = false;
+}
+
+static void isolation_timer_cb(uv_timer_t *t)
+{
+    if (isolation_busy) {
+        return;
+    }
+    isolation_busy = true;
+    if (uv_queue_work(t->loop, &isolation_work, isolation_check_cb,
+                      isolation_after_cb) != 0) {
+        isolation_busy = false;
+    }
+}
+
 static void plugin_log(void *data, int level, const char *message)
 {
     (void)data;
@@ -129,6 +196,10 @@ static int load_plugins(char *err, size_t errlen)
         if (rv == 0) {
             logf_(JR_LOG_INFO, "isolation plugin %s (%s): self-test ok%s%s",
                   isolation.p->name, isolation.path, why[0] ? ": " : "", why);
+            isolation_checking =
+                iso->size >= offsetof(struct jacod_iso_ops, reconcile) +
+                                 sizeof iso->reconcile &&
+                iso->reconcile != NULL;
         } else {
             logf_(JR_LOG_ERROR,
                   "isolation plugin %s (%s): self-test failed: %s; this "
@@ -152,13 +223,6 @@ static int parse_level(const char *s)
         return JR_LOG_ERROR;
     }
     return JR_LOG_INFO;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- the observer (leader only) ---- */
@@ -275,6 +339,9 @@ static void shutdown_daemon(const char *why)
     uv_close((uv_handle_t *)&sig_int, handle_closed);
     uv_close((uv_handle_t *)&sig_hup, handle_closed);
     uv_close((uv_handle_t *)&observe_timer, handle_closed);
+    if (isolation_checking) {
+        uv_close((uv_handle_t *)&isolation_timer, handle_closed);
+    }
     jd_backup_node_stop(backup_node);
     backup_node = NULL;
     if (server != NULL) {
@@ -556,6 +623,11 @@ int main(int argc, char **argv)
     uv_timer_init(loop, &observe_timer);
     uv_timer_start(&observe_timer, observe_cb, OBSERVE_INTERVAL_MS,
                    OBSERVE_INTERVAL_MS);
+    if (isolation_checking) {
+        uv_timer_init(loop, &isolation_timer);
+        uv_timer_start(&isolation_timer, isolation_timer_cb, 0,
+                       (uint64_t)config.isolation_check_s * 1000);
+    }
     if (config.backup_dir[0] != '\0') {
         backup_node = jd_backup_node_start(loop, node, &config, backup_log);
         logf_(JR_LOG_INFO,

@@ -51,6 +51,12 @@ struct jacod_iso_ops {
      * missing (kernel support, the nft library, CAP_NET_ADMIN...). A host
      * whose self-test fails gets no replicas. */
     int (*self_test)(void *state, char *why, size_t why_size);
+    /* Make the live ruleset the expected one, atomically. Called once
+     * after a passed self-test, then every isolation-check-interval. 0 if
+     * it was already right; 1 if it was changed, with a summary of the
+     * difference in diff (diff_size bytes); or a negative JR_E* code with
+     * the reason in diff. */
+    int (*reconcile)(void *state, char *diff, size_t diff_size);
 };
 
 /* The scheduler plugin's operations (placement comes with deployments). */

@@ -309,6 +309,23 @@ int jd_cmd_remove(uint64_t id,
     return sbuf_out(&sb, buf, len);
 }
 
+int jd_cmd_audit(const char *type,
+                 const char *node,
+                 const char *details,
+                 const char *who,
+                 int64_t now_ms,
+                 char **buf,
+                 size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    cmd_begin(&sb, &pk, "audit.record", who, now_ms, 3);
+    jd_mp_kv_str(&pk, "type", type);
+    jd_mp_kv_str(&pk, "node", node);
+    jd_mp_kv_str(&pk, "details", details);
+    return sbuf_out(&sb, buf, len);
+}
+
 /* ---- apply ---- */
 
 static int result_error(void **result, size_t *result_len, const char *fmt, ...)
@@ -674,6 +691,37 @@ static int apply_remove(struct jd_state *s,
     return 0;
 }
 
+/* An event a host reports (its isolation plugin restored a ruleset...):
+ * the type must be a word, so that nothing passes for another command's
+ * event. */
+static int apply_audit(struct jd_state *s,
+                       uint64_t index,
+                       const msgpack_object *cmd,
+                       const char *who,
+                       int64_t now,
+                       void **result,
+                       size_t *result_len)
+{
+    char type[48], node[JD_NAME_MAX], details[512];
+    size_t i;
+    if (jd_mp_copy_str(jd_mp_get(cmd, "type"), type, sizeof type) != 0 ||
+        jd_mp_copy_str(jd_mp_get(cmd, "node"), node, sizeof node) != 0 ||
+        jd_mp_copy_str(jd_mp_get(cmd, "details"), details, sizeof details) !=
+            0 ||
+        type[0] == '\0') {
+        return result_error(result, result_len,
+                            "invalid_argument: malformed audit command");
+    }
+    for (i = 0; type[i] != '\0'; i++) {
+        if (!((type[i] >= 'a' && type[i] <= 'z') || type[i] == '_')) {
+            return result_error(result, result_len,
+                                "invalid_argument: audit type \"%s\"", type);
+        }
+    }
+    audit(s, index, now, type, who, node, "%s", details);
+    return 0;
+}
+
 static int fsm_apply(void *data,
                      uint64_t index,
                      const void *buf,
@@ -710,6 +758,8 @@ static int fsm_apply(void *data,
         rv = apply_observe(s, index, &u.data, who, now, result, result_len);
     } else if (strcmp(type, "node.remove") == 0) {
         rv = apply_remove(s, index, &u.data, who, now, result, result_len);
+    } else if (strcmp(type, "audit.record") == 0) {
+        rv = apply_audit(s, index, &u.data, who, now, result, result_len);
     } else {
         rv = result_error(result, result_len,
                           "invalid_argument: unknown command \"%s\"", type);

@@ -83,6 +83,16 @@ int jd_cmd_label(const char *node,
                  char **buf,
                  size_t *len);
 
+/* Record an audit event of type (lowercase letters and '_') about node,
+ * reported by a host (its isolation plugin restored a ruleset...). */
+int jd_cmd_audit(const char *type,
+                 const char *node,
+                 const char *details,
+                 const char *who,
+                 int64_t now_ms,
+                 char **buf,
+                 size_t *len);
+
 /* Forget a node removed from the cluster: its record and its labels go,
  * and a node.removed event records who removed it and how (how: "graceful",
  * "forced", "raft remove-peer"). The node is found by id, else by name. */

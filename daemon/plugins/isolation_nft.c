@@ -15,8 +15,11 @@
 #define EXPORT __attribute__((visibility("default")))
 #define SCRATCH "jaco_selftest"
 
+#define TABLE "jaco"
+
 struct nft_state {
     struct nft_ctx *nft;
+    char *expected; /* the table as listed right after it was loaded */
 };
 
 static int nft_start(const struct jacod_host *host,
@@ -47,6 +50,7 @@ static void nft_stop(void *state)
     struct nft_state *s = state;
     if (s != NULL) {
         nft_ctx_free(s->nft);
+        free(s->expected);
         free(s);
     }
 }
@@ -106,7 +110,89 @@ static int nft_self_test(void *state, char *why, size_t why_size)
     return 0;
 }
 
-static const struct jacod_iso_ops ops = {sizeof ops, nft_self_test};
+/* The table as nft lists it now (malloc'd), or NULL when it is missing. */
+static char *listing(struct nft_state *s)
+{
+    const char *out;
+    (void)nft_ctx_get_output_buffer(s->nft); /* drop earlier output */
+    if (nft_run_cmd_from_buffer(s->nft, "list table inet " TABLE "\n") != 0) {
+        return NULL;
+    }
+    out = nft_ctx_get_output_buffer(s->nft);
+    return out != NULL ? strdup(out) : NULL;
+}
+
+/* Lines of a not found in b. */
+static unsigned missing_lines(const char *a,
+                              const char *b,
+                              char *first,
+                              size_t first_size)
+{
+    unsigned n = 0;
+    while (*a != '\0') {
+        size_t len = strcspn(a, "\n");
+        char line[512];
+        (void)snprintf(line, sizeof line, "%.*s\n",
+                       (int)(len < 500 ? len : 500), a);
+        if (strstr(b, line) == NULL) {
+            if (n == 0) {
+                (void)snprintf(first, first_size, "%.*s",
+                               (int)(len < 200 ? len : 200), a);
+            }
+            n++;
+        }
+        a += len + (a[len] == '\n');
+    }
+    return n;
+}
+
+/* The ruleset of this version: the table with an input chain that
+ * accepts, replaced whole in one transaction (add, delete, add: the
+ * delete cannot fail). Per-replica rules come with deployments. */
+static int nft_reconcile(void *state, char *diff, size_t diff_size)
+{
+    struct nft_state *s = state;
+    char *live = listing(s), first_gone[256] = "", first_extra[256] = "";
+    unsigned gone = 0, extra = 0;
+    if (live != NULL && s->expected != NULL && strcmp(live, s->expected) == 0) {
+        free(live);
+        return 0;
+    }
+    if (live != NULL && s->expected != NULL) {
+        gone = missing_lines(s->expected, live, first_gone, sizeof first_gone);
+        extra =
+            missing_lines(live, s->expected, first_extra, sizeof first_extra);
+    }
+    if (nft_run_cmd_from_buffer(s->nft,
+                                "add table inet " TABLE "\n"
+                                "delete table inet " TABLE "\n"
+                                "add table inet " TABLE "\n"
+                                "add chain inet " TABLE
+                                " input { type filter hook input priority 0 ; "
+                                "policy accept ; }\n") != 0) {
+        free(live);
+        explain(s, "load table inet " TABLE, diff, diff_size);
+        return -9;
+    }
+    free(s->expected);
+    s->expected = listing(s);
+    if (live == NULL) {
+        (void)snprintf(diff, diff_size, "table inet %s was missing: loaded",
+                       TABLE);
+    } else if (s->expected == NULL) {
+        (void)snprintf(diff, diff_size, "table inet %s loaded", TABLE);
+    } else {
+        (void)snprintf(diff, diff_size,
+                       "table inet %s had %u line(s) removed (\"%s\") and "
+                       "%u added (\"%s\"): restored",
+                       TABLE, gone, first_gone, extra, first_extra);
+    }
+    free(live);
+    return 1;
+}
+
+static const struct jacod_iso_ops ops = {sizeof ops, nft_self_test,
+                                         nft_reconcile};
 
 static const struct jacod_plugin plugin = {
     JACOD_PLUGIN_ABI,

@@ -32,7 +32,16 @@ static int none_self_test(void *state, char *why, size_t why_size)
     return 0;
 }
 
-static const struct jacod_iso_ops ops = {sizeof ops, none_self_test};
+static int none_reconcile(void *state, char *diff, size_t diff_size)
+{
+    (void)state;
+    (void)diff;
+    (void)diff_size;
+    return 0;
+}
+
+static const struct jacod_iso_ops ops = {sizeof ops, none_self_test,
+                                         none_reconcile};
 
 static const struct jacod_plugin plugin = {
     JACOD_PLUGIN_ABI, sizeof plugin, JACOD_PLUGIN_ISOLATION, "none", none_start,
