@@ -338,7 +338,6 @@ static int write_archive(const char *path,
     struct raft_buffer buf;
     unsigned i;
     int fd, rv, e;
-    char *slash;
 
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
         return jr__error_set(err, JR_EINVAL, "backup: path too long");
@@ -421,15 +420,7 @@ static int write_archive(const char *path,
                            strerror(e));
         goto fail;
     }
-    (void)snprintf(dir, sizeof dir, "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash == NULL) {
-        (void)snprintf(dir, sizeof dir, ".");
-    } else if (slash == dir) {
-        dir[1] = '\0';
-    } else {
-        *slash = '\0';
-    }
+    jr__parent_dir(path, dir, sizeof dir);
     if ((e = jr__fsync_dir(dir)) != 0) {
         free(meta);
         return jr__error_set(err, jr__err_from_errno(e),

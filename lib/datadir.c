@@ -259,6 +259,20 @@ int jr__write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+void jr__parent_dir(const char *path, char *dir, size_t size)
+{
+    char *slash;
+    (void)snprintf(dir, size, "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        (void)snprintf(dir, size, ".");
+    } else if (slash == dir) {
+        dir[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+}
+
 int jr__fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -288,22 +302,15 @@ int jr__write_file_atomic(const char *path,
                           size_t len,
                           char *errmsg)
 {
-    char tmp[4200], dir[4096], *slash;
+    char tmp[4200], dir[4096];
     const char *step;
     int fd, e = 0;
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp ||
-        snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        strlen(path) >= sizeof dir) {
         jr__errf(errmsg, "%s: path too long", path);
         return JR_EINVAL;
     }
-    slash = strrchr(dir, '/');
-    if (slash == NULL) {
-        (void)snprintf(dir, sizeof dir, ".");
-    } else if (slash == dir) {
-        dir[1] = '\0';
-    } else {
-        *slash = '\0';
-    }
+    jr__parent_dir(path, dir, sizeof dir);
     /* A temporary file left by a crash may have any mode or owner, or be a
      * link someone planted: start from a file O_EXCL proves we created. */
     if (unlink(tmp) != 0 && errno != ENOENT) {

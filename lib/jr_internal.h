@@ -60,6 +60,8 @@ int jr__datadir_probe_lock(const char *dir, struct jr_error *err);
 /* fsync a directory (after a create, rename or unlink in it): 0 or the
  * errno of the failing step. */
 int jr__fsync_dir(const char *dir);
+/* The directory holding path: its text before the last '/', "/" or ".". */
+void jr__parent_dir(const char *path, char *dir, size_t size);
 /* Replace path with len bytes of buf, mode 0600: a fresh temporary file
  * (O_EXCL), fsync, rename, fsync of the directory; a crash leaves the old
  * content or the new one. 0, JR_ENOTFOUND (no such directory),

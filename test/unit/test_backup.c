@@ -146,23 +146,6 @@ static void open_node(uint64_t id,
     ck_assert_msg(rv == 0, "start: %d %s", rv, err.message);
 }
 
-static void wait_leader(void)
-{
-    uint64_t deadline = uv_hrtime() + (uint64_t)WAIT_MS * 1000000u;
-    for (;;) {
-        struct jr_status *st = NULL;
-        int state;
-        ck_assert_int_eq(jr_node_status(F.node, &st), 0);
-        state = st->state;
-        jr_status_free(st);
-        if (state == JR_STATE_LEADER) {
-            return;
-        }
-        ck_assert_msg(uv_hrtime() < deadline, "no leader");
-        uv_sleep(5);
-    }
-}
-
 static void write_cmd(const char *s)
 {
     struct jr_error err;
@@ -179,7 +162,7 @@ static void make_backup(struct jr_backup_info *info, char *cluster_id)
     path_in(data, sizeof data, "src");
     snprintf(address, sizeof address, "127.0.0.1:%u", tu_free_port());
     open_node(1, data, address, true);
-    wait_leader();
+    tu_wait_leader(F.node, WAIT_MS);
     write_cmd("abc");
     write_cmd("def");
     rv = jr_node_backup(F.node, F.archive, 0, NULL, NULL, info, &err);
@@ -269,7 +252,7 @@ START_TEST(backup_round_trip_through_a_restored_directory)
 
     F.state.len = 0;
     open_node(7, data, address, false);
-    wait_leader();
+    tu_wait_leader(F.node, WAIT_MS);
     uv_mutex_lock(&F.state.mutex);
     ck_assert_uint_eq(F.state.len, 6);
     ck_assert_int_eq(memcmp(F.state.data, "abcdef", 6), 0);

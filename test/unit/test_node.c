@@ -203,32 +203,12 @@ static void start_node(void)
     ck_assert_msg(rv == 0, "start: %d %s", rv, err.message);
 }
 
-/* Poll the status until this node leads. */
-static void wait_leader(void)
-{
-    uint64_t deadline = uv_hrtime() + (uint64_t)WAIT_MS * 1000000u;
-    for (;;) {
-        struct jr_status *st = NULL;
-        int state;
-        ck_assert_int_eq(jr_node_status(F.node, &st), 0);
-        state = st->state;
-        jr_status_free(st);
-        if (state == JR_STATE_LEADER) {
-            return;
-        }
-        ck_assert_msg(uv_hrtime() < deadline,
-                      "no leader after %d ms (state %s)", WAIT_MS,
-                      jr_state_name(state));
-        uv_sleep(5);
-    }
-}
-
 static void start_leader(void)
 {
     open_node();
     bootstrap_self();
     start_node();
-    wait_leader();
+    tu_wait_leader(F.node, WAIT_MS);
 }
 
 /* Close the node and open it again on the same directory with a fresh
@@ -243,7 +223,7 @@ static void restart(bool bootstrap_again)
         bootstrap_self();
     }
     start_node();
-    wait_leader();
+    tu_wait_leader(F.node, WAIT_MS);
 }
 
 static struct counter_result apply_value(uint64_t v)
@@ -560,7 +540,7 @@ START_TEST(calls_before_start_fail_with_estate)
     ck_assert_ptr_null(st);
     /* Still startable afterwards, and the refused request never ran. */
     start_node();
-    wait_leader();
+    tu_wait_leader(F.node, WAIT_MS);
     ck_assert_int_eq(jr_barrier_sync(F.node, 0, NULL), 0);
     ck_assert_uint_eq(t.done, 0);
     ck_assert_uint_eq(counter_get(&F.state).count, 0);

@@ -17,6 +17,7 @@
 #include "../../daemon/state.h"
 #include "jacoraft.h"
 #include "suites.h"
+#include "testutil.h"
 
 static struct {
     unsigned max_events, max_age_s; /* what observations carry */
@@ -31,20 +32,6 @@ static void quiet(void *data, int level, const char *message)
     (void)data;
     (void)level;
     (void)message;
-}
-
-static unsigned free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 /* Open (and, the first time, bootstrap) a single-node cluster whose FSM is
@@ -88,18 +75,7 @@ static void setup(void)
 {
     snprintf(S.dir, sizeof S.dir, "/tmp/jaco-test-state.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(S.dir));
-    snprintf(S.address, sizeof S.address, "127.0.0.1:%u", free_port());
-}
-
-static int rm_entry(const char *p,
-                    const struct stat *st,
-                    int flag,
-                    struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
+    snprintf(S.address, sizeof S.address, "127.0.0.1:%u", tu_free_port());
 }
 
 static void teardown(void)
@@ -107,7 +83,7 @@ static void teardown(void)
     if (S.node != NULL) {
         node_down();
     }
-    (void)nftw(S.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(S.dir);
 }
 
 /* Apply buf; returns the state machine's result ("" for success). */

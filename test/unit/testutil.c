@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <uv.h>
+
+#include "jacoraft.h"
 #include "testutil.h"
 
 unsigned tu_free_port(void)
@@ -41,5 +44,24 @@ void tu_rm_rf(const char *dir)
 {
     if (dir[0] != '\0') {
         (void)nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+void tu_wait_leader(struct jr_node *node, unsigned ms)
+{
+    uint64_t deadline = uv_hrtime() + (uint64_t)ms * 1000000u;
+    for (;;) {
+        struct jr_status *st = NULL;
+        int state;
+        ck_assert_int_eq(jr_node_status(node, &st), 0);
+        state = st->state;
+        jr_status_free(st);
+        if (state == JR_STATE_LEADER) {
+            return;
+        }
+        ck_assert_msg(uv_hrtime() < deadline,
+                      "no leader after %u ms (state %s)", ms,
+                      jr_state_name(state));
+        uv_sleep(5);
     }
 }

@@ -10,4 +10,8 @@ unsigned tu_free_port(void);
  * dir is fine. */
 void tu_rm_rf(const char *dir);
 
+struct jr_node;
+/* Poll node's status until it leads; fails the test after ms. */
+void tu_wait_leader(struct jr_node *node, unsigned ms);
+
 #endif
