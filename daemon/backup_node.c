@@ -235,8 +235,13 @@ static void timer_cb(uv_timer_t *t)
 
 int jd_backup_dir_check(const char *dir, char *err, size_t errlen)
 {
+    struct stat st;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         (void)snprintf(err, errlen, "backup-dir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        (void)snprintf(err, errlen, "backup-dir %s: not a directory", dir);
         return -1;
     }
     if (access(dir, W_OK | X_OK) != 0) {

@@ -33,6 +33,16 @@ EOF
 leads() { jaco "$1" -o json cluster status 2>/dev/null | grep -q "\"leader_name\":\"n$2\""; }
 voters() { jaco "$1" -o json raft list-peers 2>/dev/null | grep -o '"voter":true' | wc -l; }
 
+# A backup-dir that cannot be one: refused at start, nothing written.
+cp "$WORK/nb.conf" "$WORK/bad.conf"
+echo x >"$WORK/not-a-dir"
+sed -i "s|^backup-dir = .*|backup-dir = $WORK/not-a-dir|; s|^data-dir = .*|data-dir = $WORK/bad|" "$WORK/bad.conf"
+rc=0
+timeout 20 "$JACOD" --config "$WORK/bad.conf" >"$WORK/out" 2>&1 || rc=$?
+assert_eq "$rc" 1 "exit code of jacod with a file as backup-dir"
+grep -q "backup-dir $WORK/not-a-dir: not a directory" "$WORK/out" || fail "bad backup-dir not named: $(cat "$WORK/out")"
+[ ! -e "$WORK/bad/jacoraft.id" ] || fail "jacod wrote its data directory before refusing backup-dir"
+
 start_jacod 1
 wait_for 30 "n1 leads" leads 1 1
 wait_for 30 "n1 in the node table" jaco 1 node label n1 rack=r7
