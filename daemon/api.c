@@ -48,13 +48,13 @@ static bool arg_bool(const struct jd_request *req, const char *key)
 }
 
 /* The library's error as a reply: its slug is the code. */
-static void reply_jr(msgpack_sbuffer *reply, int rv, const char *message)
+void jd_api_reply_jr(msgpack_sbuffer *reply, int rv, const char *message)
 {
     jd_reply_error(reply, jr_err_slug(rv), "%s",
                    message[0] != '\0' ? message : jr_strerror(rv));
 }
 
-static bool barrier_if_asked(const struct jd_ctx *ctx,
+bool jd_api_barrier_if_asked(const struct jd_ctx *ctx,
                              const struct jd_request *req,
                              msgpack_sbuffer *reply)
 {
@@ -66,14 +66,14 @@ static bool barrier_if_asked(const struct jd_ctx *ctx,
     memset(&err, 0, sizeof err);
     rv = jr_barrier_sync(ctx->node, 0, &err);
     if (rv != 0) {
-        reply_jr(reply, rv, err.message);
+        jd_api_reply_jr(reply, rv, err.message);
         return false;
     }
     return true;
 }
 
 /* Writes: only on the local socket, only on a member. */
-static bool write_allowed(const struct jd_ctx *ctx,
+bool jd_api_write_allowed(const struct jd_ctx *ctx,
                           const struct jd_client *client,
                           msgpack_sbuffer *reply)
 {
@@ -114,12 +114,12 @@ static void op_status(const struct jd_ctx *ctx,
     const char *leader_name = "";
     unsigned i;
     int rv;
-    if (!barrier_if_asked(ctx, req, reply)) {
+    if (!jd_api_barrier_if_asked(ctx, req, reply)) {
         return;
     }
     rv = jr_node_status(ctx->node, &st);
     if (rv != 0) {
-        reply_jr(reply, rv, "");
+        jd_api_reply_jr(reply, rv, "");
         return;
     }
     for (i = 0; i < st->n_peers; i++) {
@@ -222,7 +222,7 @@ static void op_audit(const struct jd_ctx *ctx,
         jd_reply_error(reply, JD_CODE_INVALID, "\"since_ms\" is not a number");
         return;
     }
-    if (!barrier_if_asked(ctx, req, reply)) {
+    if (!jd_api_barrier_if_asked(ctx, req, reply)) {
         return;
     }
     jd_reply_ok(reply, &pk);
@@ -243,14 +243,12 @@ static void op_label(const struct jd_ctx *ctx,
     const msgpack_object *set = jd_mp_get(req->args, "set");
     const msgpack_object *uns = jd_mp_get(req->args, "unset");
     unsigned i, n_set = 0, n_unset = 0;
-    struct jr_error err;
-    void *result = NULL;
-    size_t result_len = 0, len;
+    size_t len;
     char *cmd;
     msgpack_packer pk;
-    int rv;
+    bool ok;
 
-    if (!write_allowed(ctx, client, reply)) {
+    if (!jd_api_write_allowed(ctx, client, reply)) {
         return;
     }
     if (jd_mp_copy_str(jd_mp_get(req->args, "node"), node, sizeof node) != 0) {
@@ -299,33 +297,64 @@ static void op_label(const struct jd_ctx *ctx,
         jd_reply_error(reply, JD_CODE_INTERNAL, "out of memory");
         return;
     }
+    ok = jd_api_submit(ctx, cmd, len, reply, NULL, 0);
+    free(cmd);
+    if (ok) {
+        jd_reply_ok(reply, &pk);
+        msgpack_pack_nil(&pk);
+    }
+}
+
+bool jd_api_submit(const struct jd_ctx *ctx,
+                   const char *cmd,
+                   size_t len,
+                   msgpack_sbuffer *reply,
+                   char *detail,
+                   size_t detail_size)
+{
+    struct jr_error err;
+    void *result = NULL;
+    size_t result_len = 0;
+    char msg[1024];
+    const char *colon;
+    size_t n;
+    int rv;
     memset(&err, 0, sizeof err);
     rv = jr_apply_sync(ctx->node, cmd, len, 0, &result, &result_len, &err);
-    free(cmd);
     if (rv != 0) {
-        reply_jr(reply, rv, err.message);
-        return;
+        jd_api_reply_jr(reply, rv, err.message);
+        return false;
     }
-    if (result != NULL && result_len > 0) {
-        /* "<code>: <message>" from the state machine. */
-        char msg[512];
-        const char *colon;
-        size_t n = result_len < sizeof msg - 1 ? result_len : sizeof msg - 1;
-        memcpy(msg, result, n);
-        msg[n] = '\0';
+    if (detail != NULL && detail_size > 0) {
+        detail[0] = '\0';
+    }
+    /* A follower applies the write a moment after the leader answered:
+     * wait for it, so that a read here right after sees the write. The
+     * write is done whatever the barrier says. */
+    (void)jr_barrier_sync(ctx->node, 0, NULL);
+    if (result == NULL || result_len == 0) {
         jr_free(result);
-        colon = strstr(msg, ": ");
-        if (colon != NULL) {
-            msg[colon - msg] = '\0';
-            jd_reply_error(reply, msg, "%s", colon + 2);
-        } else {
-            jd_reply_error(reply, JD_CODE_INTERNAL, "%s", msg);
-        }
-        return;
+        return true;
     }
+    /* "<code>: <message>" from the state machine; "ok: ..." succeeded. */
+    n = result_len < sizeof msg - 1 ? result_len : sizeof msg - 1;
+    memcpy(msg, result, n);
+    msg[n] = '\0';
     jr_free(result);
-    jd_reply_ok(reply, &pk);
-    msgpack_pack_nil(&pk);
+    colon = strstr(msg, ": ");
+    if (colon != NULL && colon - msg == 2 && strncmp(msg, "ok", 2) == 0) {
+        if (detail != NULL && detail_size > 0) {
+            (void)snprintf(detail, detail_size, "%s", colon + 2);
+        }
+        return true;
+    }
+    if (colon != NULL) {
+        msg[colon - msg] = '\0';
+        jd_reply_error(reply, msg, "%s", colon + 2);
+    } else {
+        jd_reply_error(reply, JD_CODE_INTERNAL, "%s", msg);
+    }
+    return false;
 }
 
 /* Forget a member the Raft configuration no longer has: its node record
@@ -387,7 +416,7 @@ static void op_remove(const struct jd_ctx *ctx,
     uint64_t id;
     bool recorded;
     int rv;
-    if (!write_allowed(ctx, client, reply)) {
+    if (!jd_api_write_allowed(ctx, client, reply)) {
         return;
     }
     if (jd_mp_copy_str(jd_mp_get(req->args, "node"), node, sizeof node) != 0 ||
@@ -414,7 +443,7 @@ static void op_remove(const struct jd_ctx *ctx,
         return;
     }
     if (rv != 0) {
-        reply_jr(reply, rv, err.message);
+        jd_api_reply_jr(reply, rv, err.message);
         return;
     }
     if (forget(ctx, client, id, node, how, reply)) {
@@ -430,7 +459,7 @@ static void op_remove_peer(const struct jd_ctx *ctx,
     struct jr_error err;
     uint64_t id;
     int rv;
-    if (!write_allowed(ctx, client, reply)) {
+    if (!jd_api_write_allowed(ctx, client, reply)) {
         return;
     }
     if (jd_mp_u64(jd_mp_get(req->args, "id"), &id) != 0 || id == 0) {
@@ -447,7 +476,7 @@ static void op_remove_peer(const struct jd_ctx *ctx,
         return;
     }
     if (rv != 0) {
-        reply_jr(reply, rv, err.message);
+        jd_api_reply_jr(reply, rv, err.message);
         return;
     }
     if (forget(ctx, client, id, "", "raft remove-peer", reply)) {
@@ -469,7 +498,7 @@ static void op_transfer_leader(const struct jd_ctx *ctx,
     uint64_t id = 0, leader = 0;
     unsigned i;
     int rv;
-    if (!write_allowed(ctx, client, reply)) {
+    if (!jd_api_write_allowed(ctx, client, reply)) {
         return;
     }
     if (o != NULL && o->type != MSGPACK_OBJECT_NIL &&
@@ -489,7 +518,7 @@ static void op_transfer_leader(const struct jd_ctx *ctx,
         return;
     }
     if (rv != 0) {
-        reply_jr(reply, rv, err.message);
+        jd_api_reply_jr(reply, rv, err.message);
         return;
     }
     /* The library returns once this node knows the new leader. */
@@ -626,7 +655,7 @@ static void op_issue_token(const struct jd_ctx *ctx,
     rv = jr_join_token_issue(ctx->node, (unsigned)ttl_s, token, sizeof token,
                              &err);
     if (rv != 0) {
-        reply_jr(reply, rv, err.message);
+        jd_api_reply_jr(reply, rv, err.message);
         return;
     }
     jd_reply_ok(reply, &pk);
@@ -662,7 +691,7 @@ static void op_join(const struct jd_ctx *ctx,
     rv = jr_node_join_token(ctx->node, token, 60000, &err);
     memset(token, 0, sizeof token);
     if (rv != 0) {
-        reply_jr(reply, rv, err.message);
+        jd_api_reply_jr(reply, rv, err.message);
         return;
     }
     jd_reply_ok(reply, &pk);
@@ -684,7 +713,7 @@ static void op_snapshot(const struct jd_ctx *ctx,
     memset(&err, 0, sizeof err);
     rv = jr_node_snapshot(ctx->node, 0, &index, &err);
     if (rv != 0) {
-        reply_jr(reply, rv, err.message);
+        jd_api_reply_jr(reply, rv, err.message);
         return;
     }
     jd_reply_ok(reply, &pk);
@@ -706,7 +735,8 @@ void jd_api_handle(const struct jd_ctx *ctx,
         op_auth_response(ctx, client, req, reply);
         return;
     }
-    if (jd_api_backup(ctx, client, req, reply)) {
+    if (jd_api_backup(ctx, client, req, reply) ||
+        jd_api_deploy(ctx, client, req, reply)) {
         return;
     }
     if (strcmp(req->op, "status") == 0) {

@@ -40,12 +40,6 @@ static void forget_locked(void)
     }
 }
 
-static void reply_jr(msgpack_sbuffer *reply, int rv, const char *message)
-{
-    jd_reply_error(reply, jr_err_slug(rv), "%s",
-                   message[0] != '\0' ? message : jr_strerror(rv));
-}
-
 static void pack_info(msgpack_packer *pk,
                       const char *id,
                       uint64_t size,
@@ -121,7 +115,7 @@ static void op_create(const struct jd_ctx *ctx,
                        NULL, NULL, b, &err);
     if (rv != 0) {
         free(b);
-        reply_jr(reply, rv, err.message);
+        jd_api_reply_jr(reply, rv, err.message);
         return;
     }
     if (stat(path, &st) != 0) {

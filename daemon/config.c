@@ -141,6 +141,17 @@ static const struct opt opts[] = {
     {"isolation-check-interval", "DURATION", OPT_DURATION,
      FIELD(isolation_check_s), 1, 86400,
      "how often the isolation ruleset is checked for drift (default 30s)"},
+    {"isolation-ports", "LOW-HIGH", OPT_PLUGIN, FIELD(isolation_ports), 0, 0,
+     "ports the nftables plugin keeps to replicas (default 20000-29999)"},
+    {"restart-limit", "N", OPT_COUNT, FIELD(restart_limit), 1, 100,
+     "failures in a row before a replica is failed (default 3)"},
+    {"restart-backoff", "MS", OPT_MS, FIELD(restart_backoff_ms), 10, 600000,
+     "first restart delay, doubled per failure up to 30 s (default 1000)"},
+    {"stop-timeout", "MS", OPT_MS, FIELD(stop_timeout_ms), 0, 600000,
+     "time between SIGTERM and SIGKILL of a replica (default 10000)"},
+    {"reschedule-after", "DURATION", OPT_DURATION, FIELD(reschedule_after_s), 1,
+     30 * 86400,
+     "an unreachable host's unpinned replicas move after this (default 60s)"},
 };
 
 #define N_OPTS (sizeof opts / sizeof opts[0])
@@ -774,6 +785,12 @@ void jd_config_defaults(struct jd_config *c)
     c->backup_interval_s = 3600;
     c->backup_keep = 24;
     c->isolation_check_s = 30;
+    strcpy(c->isolation_ports, "20000-29999");
+    strcpy(c->scheduler_plugin, JD_DEFAULT_SCHEDULER);
+    c->restart_limit = 3;
+    c->restart_backoff_ms = 1000;
+    c->stop_timeout_ms = 10000;
+    c->reschedule_after_s = 60;
 }
 
 int jd_config_parse(struct jd_config *c,

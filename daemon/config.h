@@ -34,7 +34,8 @@ struct jd_config {
     unsigned snapshot_threshold;   /* default 8192 */
     char log_level[16];            /* debug|info|warning|error; default
                                       "info" */
-    char scheduler_plugin[4096];   /* path of a .so; "" default */
+    char scheduler_plugin[4096];   /* path of a .so; "" none; default
+                                      JD_DEFAULT_SCHEDULER */
     char isolation_plugin[4096];   /* path of a .so; "" default */
     unsigned audit_max_events;     /* default 10000 */
     unsigned audit_max_age_s;      /* default 30 days = 2592000 */
@@ -48,7 +49,22 @@ struct jd_config {
     unsigned backup_interval_s;   /* default 3600 */
     unsigned backup_keep;         /* default 24 */
     unsigned isolation_check_s;   /* drift check interval; default 30 */
+    char isolation_ports[64];     /* the port range the nftables plugin
+                                     manages; default "20000-29999" */
+    unsigned restart_limit;       /* failures in a row before a replica is
+                                     failed; default 3 */
+    unsigned restart_backoff_ms;  /* first restart delay; default 1000 */
+    unsigned stop_timeout_ms;     /* SIGTERM to SIGKILL; default 10000 */
+    unsigned reschedule_after_s;  /* an unreachable host's replicas move
+                                     after this; default 60 */
 };
+
+/* The scheduler-plugin jacod loads unless told otherwise; when it is not
+ * installed there, jacod runs without (and says so). */
+#ifndef PKGLIBDIR
+#define PKGLIBDIR "/usr/local/lib/jaco"
+#endif
+#define JD_DEFAULT_SCHEDULER PKGLIBDIR "/jacod-scheduler-spread.so"
 
 /* Fill c with the defaults listed above. The name is the host name up to its
  * first '.', lowercased; it is "" if the host name cannot be read or is too

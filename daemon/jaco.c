@@ -34,7 +34,7 @@
 static const char *socket_path = DEFAULT_SOCKET;
 static const char *server_address;
 bool jaco_json_output;
-static bool consistent;
+bool jaco_consistent;         /* --consistent */
 static const char *verb_ttl;  /* --ttl of node issue-join-token */
 const char *jaco_secret_file; /* authenticates --server connections */
 
@@ -91,6 +91,14 @@ static void usage(FILE *out)
         "(jaco-backup(8))\n"
         "  snapshot                       snapshot this node's state now "
         "and compact its log\n"
+        "  apply -f FILE [--dry-run]      create or replace the deployments "
+        "of a manifest\n"
+        "                                 (jaco.yaml(5))\n"
+        "  status [-w] [--timeout DURATION] [DEPLOYMENT[/SERVICE]]\n"
+        "                                 every replica's host and state; "
+        "-w follows them\n"
+        "  delete DEPLOYMENT              stop a deployment's replicas and "
+        "forget it\n"
         "  audit [--type T] [--since DURATION]\n"
         "                                 the audit log (DURATION: 90s, "
         "15m, 2h, 7d)\n"
@@ -549,7 +557,7 @@ static struct reply status_call(void)
     msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     jd_mp_key(&pk, "consistent");
-    if (consistent) {
+    if (jaco_consistent) {
         msgpack_pack_true(&pk);
     } else {
         msgpack_pack_false(&pk);
@@ -841,7 +849,7 @@ static int node_label(int argc, char **argv, bool unset)
 }
 
 /* 90s, 15m, 2h, 7d, or plain seconds; -1 if malformed. */
-static int64_t parse_duration_ms(const char *s)
+int64_t jaco_parse_duration_ms(const char *s)
 {
     char *end;
     unsigned long long v;
@@ -892,7 +900,7 @@ static int issue_join_token(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (verb_ttl != NULL) {
-        ttl_ms = parse_duration_ms(verb_ttl);
+        ttl_ms = jaco_parse_duration_ms(verb_ttl);
         if (ttl_ms < 1000 || ttl_ms > 30LL * 86400 * 1000) {
             fprintf(stderr,
                     "jaco: --ttl %s: want 1s to 30d (90s, 15m, 2h, 7d)\n",
@@ -1337,12 +1345,12 @@ static int audit_cmd(int argc, char **argv)
                 }
                 jaco_json_output = strcmp(optarg, "json") == 0;
                 break;
-            case 'c': consistent = true; break;
+            case 'c': jaco_consistent = true; break;
             case 'S': socket_path = optarg; break;
             case 'X': server_address = optarg; break;
             case 'K': jaco_secret_file = optarg; break;
             case 's': {
-                int64_t d = parse_duration_ms(optarg);
+                int64_t d = jaco_parse_duration_ms(optarg);
                 if (d < 0) {
                     fprintf(stderr,
                             "jaco: --since %s: not a duration (90s, 15m, "
@@ -1374,7 +1382,7 @@ static int audit_cmd(int argc, char **argv)
     jd_mp_key(&pk, "since_ms");
     msgpack_pack_int64(&pk, since);
     jd_mp_key(&pk, "consistent");
-    if (consistent) {
+    if (jaco_consistent) {
         msgpack_pack_true(&pk);
     } else {
         msgpack_pack_false(&pk);
@@ -1425,7 +1433,7 @@ static int verb_global(int opt)
             }
             jaco_json_output = strcmp(optarg, "json") == 0;
             return -1;
-        case 'c': consistent = true; return -1;
+        case 'c': jaco_consistent = true; return -1;
         case 'S': socket_path = optarg; return -1;
         case 'X': server_address = optarg; return -1;
         case 'K': jaco_secret_file = optarg; return -1;
@@ -1712,7 +1720,7 @@ static int parse_globals(int argc, char **argv, bool stop_at_verb)
                     return EXIT_USAGE;
                 }
                 break;
-            case 'c': consistent = true; break;
+            case 'c': jaco_consistent = true; break;
             case 'T':
                 if (stop_at_verb) {
                     usage(stderr);
@@ -1752,6 +1760,15 @@ int main(int argc, char **argv)
     }
     if (strcmp(noun, "restore") == 0) {
         return jaco_restore_cmd(argc, argv);
+    }
+    if (strcmp(noun, "apply") == 0) {
+        return jaco_apply_cmd(argc, argv);
+    }
+    if (strcmp(noun, "status") == 0) {
+        return jaco_status_cmd(argc, argv);
+    }
+    if (strcmp(noun, "delete") == 0) {
+        return jaco_delete_cmd(argc, argv);
     }
     /* Verbs with options of their own parse the global ones too. */
     if (argc > 1 && strcmp(noun, "node") == 0 &&

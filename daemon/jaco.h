@@ -14,6 +14,7 @@
 
 extern bool jaco_json_output;        /* -o json */
 extern const char *jaco_secret_file; /* --secret-file */
+extern bool jaco_consistent;         /* --consistent */
 
 struct reply {
     char code[64];
@@ -43,6 +44,14 @@ void jaco_print_json(FILE *out, const msgpack_object *o);
 const char *jaco_str_of(const msgpack_object *o, const char *key);
 uint64_t jaco_u64_of(const msgpack_object *o, const char *key);
 int64_t jaco_i64_of(const msgpack_object *o, const char *key);
+
+/* "90s", "15m", "2h", "7d" or plain seconds, in ms; -1 if malformed. */
+int64_t jaco_parse_duration_ms(const char *s);
+
+/* jaco_deploy.c: apply, status and delete; argv[0] is the verb. */
+int jaco_apply_cmd(int argc, char **argv);
+int jaco_status_cmd(int argc, char **argv);
+int jaco_delete_cmd(int argc, char **argv);
 
 /* jaco_backup.c; argv[0] is the noun. */
 int jaco_backup_cmd(int argc, char **argv);

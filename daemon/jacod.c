@@ -1,7 +1,9 @@
 /* jacod: the JACO daemon. One per host: a libjacoraft node whose state
  * machine is the cluster state (state.c), the client API (server.c, api.c),
- * and, on the leader, the observer that turns what the leader sees of its
- * peers into node statuses in that state. Runs in the foreground and logs
+ * the supervisor that runs this host's replicas (supervisor.c), and, on the
+ * leader, the observer that turns what the leader sees of its peers into
+ * node statuses in that state and the scheduler that places replicas
+ * (scheduler.c). Runs in the foreground and logs
  * to stderr; SIGTERM and SIGINT stop it gracefully (a leader hands over
  * leadership first), SIGHUP re-reads the configuration. */
 #include <arpa/inet.h>
@@ -21,8 +23,10 @@
 #include "backup_node.h"
 #include "config.h"
 #include "plugin.h"
+#include "scheduler.h"
 #include "server.h"
 #include "state.h"
+#include "supervisor.h"
 
 #define OBSERVE_INTERVAL_MS 500
 #define LAST_SEEN_REFRESH_MS 10000
@@ -42,7 +46,13 @@ static struct jd_plugin scheduler, isolation; /* loaded when configured */
 static struct jacod_host plugin_host;
 static uv_timer_t isolation_timer; /* drift checks, after a passed self-test */
 static uv_work_t isolation_work;
-static bool isolation_busy, isolation_checking;
+static bool isolation_busy, isolation_checking, isolation_again;
+static char isolation_state[16] = "none"; /* for the host report */
+static char isolation_detail[JD_DETAIL_MAX] = "no isolation plugin configured";
+static struct jd_iso_list isolation_next; /* replicas for the next check */
+static bool isolation_next_set;
+static struct jd_supervisor *supervisor;
+static struct jd_scheduler *scheduler_loop;
 static bool observe_in_flight; /* under observe_mutex */
 static uv_mutex_t observe_mutex;
 static struct jr_apply observe_req;
@@ -84,7 +94,7 @@ static void lib_log(void *data, int level, const char *message)
     }
 }
 
-static void backup_log(int level, const char *message)
+static void log_line(int level, const char *message)
 {
     logf_(level, "%s", message);
 }
@@ -101,11 +111,20 @@ static int64_t wall_ms(void)
 static void isolation_check_cb(uv_work_t *w)
 {
     static bool loaded;
+    struct jd_iso_list *list = w->data;
     const struct jacod_iso_ops *iso = jd_plugin_iso_ops(&isolation);
     char diff[512] = "", *cmd;
     size_t len;
-    int rv = iso->reconcile(isolation.state, diff, sizeof diff);
-    (void)w;
+    int rv;
+    if (list != NULL && JD_PLUGIN_HAS(iso, set_replicas) &&
+        (rv = iso->set_replicas(
+             isolation.state,
+             (const struct jacod_iso_replica *const *)list->ptrs, list->n)) !=
+            0) {
+        logf_(JR_LOG_ERROR, "isolation plugin %s: set_replicas: %s",
+              isolation.p->name, jr_strerror(rv));
+    }
+    rv = iso->reconcile(isolation.state, diff, sizeof diff);
     if (rv < 0) {
         logf_(JR_LOG_ERROR, "isolation plugin %s: cannot load its ruleset: %s",
               isolation.p->name, diff);
@@ -114,7 +133,8 @@ static void isolation_check_cb(uv_work_t *w)
     if (rv == 0) {
         return;
     }
-    if (!loaded) {
+    /* A plugin of 0.1 answers 1 for its first load too. */
+    if (rv == 2 || !loaded) {
         loaded = true;
         logf_(JR_LOG_INFO, "isolation plugin %s: %s", isolation.p->name, diff);
         return;
@@ -134,23 +154,75 @@ static void isolation_check_cb(uv_work_t *w)
     }
 }
 
+static void isolation_queue(void);
+
 static void isolation_after_cb(uv_work_t *w, int status)
 {
-    (void)w;
+    struct jd_iso_list *list = w->data;
     (void)status;
+    if (list != NULL) {
+        jd_iso_list_free(list);
+        free(list);
+        w->data = NULL;
+    }
     isolation_busy = false;
+    if (isolation_again) {
+        isolation_again = false;
+        isolation_queue();
+    }
+}
+
+/* A check now, with the replicas of the latest change if there was one
+ * (loop thread). */
+static void isolation_queue(void)
+{
+    if (!isolation_checking) {
+        return;
+    }
+    if (isolation_busy) {
+        isolation_again = true;
+        return;
+    }
+    isolation_work.data = NULL;
+    if (isolation_next_set) {
+        struct jd_iso_list *l = malloc(sizeof *l);
+        if (l != NULL) {
+            *l = isolation_next;
+            isolation_work.data = l;
+        } else {
+            jd_iso_list_free(&isolation_next);
+        }
+        memset(&isolation_next, 0, sizeof isolation_next);
+        isolation_next_set = false;
+    }
+    isolation_busy = true;
+    if (uv_queue_work(loop, &isolation_work, isolation_check_cb,
+                      isolation_after_cb) != 0) {
+        isolation_busy = false;
+    }
 }
 
 static void isolation_timer_cb(uv_timer_t *t)
 {
-    if (isolation_busy) {
+    (void)t;
+    if (!isolation_busy) {
+        isolation_queue();
+    }
+}
+
+/* The supervisor's running set changed: the ruleset follows at once. */
+static void replicas_changed(void *data)
+{
+    (void)data;
+    if (!isolation_checking || supervisor == NULL) {
         return;
     }
-    isolation_busy = true;
-    if (uv_queue_work(t->loop, &isolation_work, isolation_check_cb,
-                      isolation_after_cb) != 0) {
-        isolation_busy = false;
+    if (isolation_next_set) {
+        jd_iso_list_free(&isolation_next);
     }
+    isolation_next_set =
+        jd_supervisor_running(supervisor, &isolation_next) == 0;
+    isolation_queue();
 }
 
 static void plugin_log(void *data, int level, const char *message)
@@ -162,24 +234,68 @@ static void plugin_log(void *data, int level, const char *message)
           "%s", message);
 }
 
+static void plugin_audit_done(struct jr_apply *req,
+                              int status,
+                              const void *result,
+                              size_t result_len)
+{
+    (void)status;
+    (void)result;
+    (void)result_len;
+    free(req->data);
+    free(req);
+}
+
+/* A plugin's audit event, in the background: any thread. */
+static void plugin_audit(void *data, const char *type, const char *details)
+{
+    struct jr_apply *req;
+    char *cmd;
+    size_t len;
+    (void)data;
+    if (jd_cmd_audit(type, config.name, details, "jacod (plugin)", wall_ms(),
+                     &cmd, &len) != 0) {
+        return;
+    }
+    if ((req = calloc(1, sizeof *req)) == NULL) {
+        free(cmd);
+        return;
+    }
+    req->data = cmd;
+    if (jr_apply(node, req, cmd, len, plugin_audit_done) != 0) {
+        free(cmd);
+        free(req);
+    }
+}
+
 /* Load the configured plugins; a plugin that does not load stops the
  * start: running without the isolation the operator asked for is worse. */
 static int load_plugins(char *err, size_t errlen)
 {
     const struct jacod_iso_ops *iso;
+    char iso_conf[96];
     plugin_host.abi = JACOD_PLUGIN_ABI;
     plugin_host.size = sizeof plugin_host;
     plugin_host.node_name = config.name;
     plugin_host.log = plugin_log;
-    if (config.scheduler_plugin[0] != '\0' &&
-        jd_plugin_load(&scheduler, config.scheduler_plugin,
-                       JACOD_PLUGIN_SCHEDULER, &plugin_host, err,
-                       errlen) != 0) {
+    plugin_host.audit = plugin_audit;
+    if (strcmp(config.scheduler_plugin, JD_DEFAULT_SCHEDULER) == 0 &&
+        access(config.scheduler_plugin, F_OK) != 0) {
+        logf_(JR_LOG_WARN,
+              "no scheduler plugin: the default %s is not installed; this "
+              "host runs and places no replicas (set scheduler-plugin)",
+              JD_DEFAULT_SCHEDULER);
+    } else if (config.scheduler_plugin[0] != '\0' &&
+               jd_plugin_load(&scheduler, config.scheduler_plugin,
+                              JACOD_PLUGIN_SCHEDULER, &plugin_host, NULL, err,
+                              errlen) != 0) {
         return -1;
     }
+    (void)snprintf(iso_conf, sizeof iso_conf, "ports=%s",
+                   config.isolation_ports);
     if (config.isolation_plugin[0] != '\0' &&
         jd_plugin_load(&isolation, config.isolation_plugin,
-                       JACOD_PLUGIN_ISOLATION, &plugin_host, err,
+                       JACOD_PLUGIN_ISOLATION, &plugin_host, iso_conf, err,
                        errlen) != 0) {
         jd_plugin_unload(&scheduler);
         return -1;
@@ -193,14 +309,18 @@ static int load_plugins(char *err, size_t errlen)
         char why[512] = "";
         int rv = iso != NULL ? iso->self_test(isolation.state, why, sizeof why)
                              : JR_EINVAL;
+        (void)snprintf(isolation_detail, sizeof isolation_detail, "%s: %s",
+                       isolation.p->name, why[0] != '\0' ? why : "self-test");
         if (rv == 0) {
             logf_(JR_LOG_INFO, "isolation plugin %s (%s): self-test ok%s%s",
                   isolation.p->name, isolation.path, why[0] ? ": " : "", why);
-            isolation_checking =
-                iso->size >= offsetof(struct jacod_iso_ops, reconcile) +
-                                 sizeof iso->reconcile &&
-                iso->reconcile != NULL;
+            isolation_checking = JD_PLUGIN_HAS(iso, reconcile);
+            (void)snprintf(
+                isolation_state, sizeof isolation_state, "%s",
+                strcmp(isolation.p->name, "none") == 0 ? "none" : "ok");
         } else {
+            (void)snprintf(isolation_state, sizeof isolation_state,
+                           "unavailable");
             logf_(JR_LOG_ERROR,
                   "isolation plugin %s (%s): self-test failed: %s; this "
                   "host must get no replicas",
@@ -279,7 +399,9 @@ static void observe_cb(uv_timer_t *t)
         snprintf(o->address, sizeof o->address, "%s", p->address);
         snprintf(o->role, sizeof o->role, "%s", jr_role_name(p->role));
         if (p->id == st->id || p->reachable) {
-            o->status = JD_NODE_STATUS_READY;
+            o->status = jd_state_isolation_unavailable(state, p->id)
+                            ? JD_NODE_STATUS_ISOLATION_UNAVAILABLE
+                            : JD_NODE_STATUS_READY;
             o->last_seen_ms =
                 now - (p->last_contact_ms > 0 ? p->last_contact_ms : 0);
         } else {
@@ -288,7 +410,7 @@ static void observe_cb(uv_timer_t *t)
         }
         if (had != o->status || strcmp(address, o->address) != 0 ||
             strcmp(role, o->role) != 0 ||
-            (o->status == JD_NODE_STATUS_READY &&
+            (o->status != JD_NODE_STATUS_UNREACHABLE &&
              o->last_seen_ms - seen > LAST_SEEN_REFRESH_MS)) {
             changed = true;
         }
@@ -344,6 +466,9 @@ static void shutdown_daemon(const char *why)
     }
     jd_backup_node_stop(backup_node);
     backup_node = NULL;
+    jd_scheduler_stop(scheduler_loop);
+    /* Its timer runs until every replica has stopped. */
+    jd_supervisor_stop(supervisor);
     if (server != NULL) {
         jd_server_stop(server);
         server = NULL;
@@ -628,8 +753,27 @@ int main(int argc, char **argv)
         uv_timer_start(&isolation_timer, isolation_timer_cb, 0,
                        (uint64_t)config.isolation_check_s * 1000);
     }
+    {
+        struct jd_supervisor_config sc;
+        memset(&sc, 0, sizeof sc);
+        sc.name = config.name;
+        sc.data_dir = config.data_dir;
+        sc.restart_limit = config.restart_limit;
+        sc.restart_backoff_ms = config.restart_backoff_ms;
+        sc.stop_timeout_ms = config.stop_timeout_ms;
+        sc.isolation = isolation_state;
+        sc.isolation_detail = isolation_detail;
+        supervisor = jd_supervisor_start(loop, node, state, &scheduler, &sc,
+                                         log_line, replicas_changed, NULL);
+        scheduler_loop = jd_scheduler_start(
+            loop, node, state, &scheduler, config.reschedule_after_s, log_line);
+        if (supervisor == NULL || scheduler_loop == NULL) {
+            fprintf(stderr, "jacod: out of memory\n");
+            return 1;
+        }
+    }
     if (config.backup_dir[0] != '\0') {
-        backup_node = jd_backup_node_start(loop, node, &config, backup_log);
+        backup_node = jd_backup_node_start(loop, node, &config, log_line);
         logf_(JR_LOG_INFO,
               "backup node: an archive into %s every %u s, keeping %u; "
               "this node never votes",
@@ -651,6 +795,11 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     jd_state_set_hook(state, NULL, NULL);
     jr_node_close(node);
+    jd_supervisor_free(supervisor);
+    jd_scheduler_free(scheduler_loop);
+    if (isolation_next_set) {
+        jd_iso_list_free(&isolation_next);
+    }
     jd_plugin_unload(&isolation);
     jd_plugin_unload(&scheduler);
     uv_loop_close(loop);

@@ -25,6 +25,7 @@ int jd_plugin_load(struct jd_plugin *pl,
                    const char *path,
                    enum jacod_plugin_kind kind,
                    const struct jacod_host *host,
+                   const char *conf,
                    char *err,
                    size_t errlen)
 {
@@ -82,7 +83,7 @@ int jd_plugin_load(struct jd_plugin *pl,
                        kind_name(kind), path);
         goto fail;
     }
-    rv = p->start(host, NULL, &pl->state);
+    rv = p->start(host, conf, &pl->state);
     if (rv != 0) {
         (void)snprintf(err, errlen, "%s plugin %s (%s): start failed: %s",
                        kind_name(kind), path, p->name, jr_strerror(rv));
@@ -108,6 +109,14 @@ const struct jacod_iso_ops *jd_plugin_iso_ops(const struct jd_plugin *pl)
         return NULL;
     }
     return ops;
+}
+
+const struct jacod_sched_ops *jd_plugin_sched_ops(const struct jd_plugin *pl)
+{
+    if (pl->p == NULL || pl->p->kind != JACOD_PLUGIN_SCHEDULER) {
+        return NULL;
+    }
+    return pl->p->ops;
 }
 
 void jd_plugin_unload(struct jd_plugin *pl)

@@ -38,6 +38,36 @@ void jd_api_handle(const struct jd_ctx *ctx,
                    const struct jd_request *req,
                    msgpack_sbuffer *reply);
 
+/* api.c's helpers, for the api_*.c files. */
+/* The library's error rv as the reply (its slug is the code). */
+void jd_api_reply_jr(msgpack_sbuffer *reply, int rv, const char *message);
+/* A write needs the local socket or an authenticated connection, and a
+ * member node; false with the reply set otherwise. */
+bool jd_api_write_allowed(const struct jd_ctx *ctx,
+                          const struct jd_client *client,
+                          msgpack_sbuffer *reply);
+/* A read barrier when the request asks "consistent"; false with the
+ * reply set if it failed. */
+bool jd_api_barrier_if_asked(const struct jd_ctx *ctx,
+                             const struct jd_request *req,
+                             msgpack_sbuffer *reply);
+/* Apply a state command and wait for it: true if the state machine took
+ * it (its "ok: DETAIL" in detail, if given); false with the reply set to
+ * the library's or the state machine's error. */
+bool jd_api_submit(const struct jd_ctx *ctx,
+                   const char *cmd,
+                   size_t len,
+                   msgpack_sbuffer *reply,
+                   char *detail,
+                   size_t detail_size);
+
+/* api_deploy.c: deploy.apply, deploy.delete and deploy.status; false if
+ * req is not one. */
+bool jd_api_deploy(const struct jd_ctx *ctx,
+                   const struct jd_client *client,
+                   const struct jd_request *req,
+                   msgpack_sbuffer *reply);
+
 /* api_backup.c: the backup.* operations; false if req is not one. */
 bool jd_api_backup(const struct jd_ctx *ctx,
                    const struct jd_client *client,

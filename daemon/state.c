@@ -3,7 +3,9 @@
  * Commands are msgpack maps with a type "t" and the submitter's "who" and
  * "now" (wall clock, ms): the submitter's clock stamps audit events, so every
  * node records the same time. A snapshot is the array
- * [1, leader_id, [node...], [event...], audit_max_events, audit_max_age_s]. */
+ * [2, leader_id, [node...], [event...], audit_max_events, audit_max_age_s,
+ *  [deployment...]]; version 1, without deployments, is still read.
+ * Deployments and replicas are deploy.c's; this file dispatches to it. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,10 +13,11 @@
 #include <string.h>
 
 #include "../lib/mpbound.h"
+#include "deploy.h"
 #include "mp.h"
 #include "state.h"
 
-#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_VERSION 2
 #define TYPE_MAX 32
 #define WHO_MAX 96
 #define DETAILS_MAX 256
@@ -26,6 +29,10 @@ struct node_rec {
     char role[16];
     int status;
     int64_t last_seen_ms;
+    /* What the host reported of itself (node.host). */
+    char isolation[16]; /* "ok", "unavailable", "none"; "" not reported */
+    char isolation_detail[JD_DETAIL_MAX];
+    char runtime[JD_NAME_MAX]; /* its scheduler plugin; "" none */
     unsigned n_labels;
     char keys[JD_LABELS_MAX][JD_LABEL_MAX];
     char values[JD_LABELS_MAX][JD_LABEL_MAX];
@@ -56,6 +63,7 @@ struct jd_state {
     unsigned max_events;
     unsigned max_age_s;
     uint64_t leader_id;
+    struct jd_deploys *deploys;
     void (*hook)(void *data, uint64_t index, const char *type);
     void *hook_data;
 };
@@ -306,6 +314,25 @@ int jd_cmd_remove(uint64_t id,
     msgpack_pack_uint64(&pk, id);
     jd_mp_kv_str(&pk, "node", name);
     jd_mp_kv_str(&pk, "how", how);
+    return sbuf_out(&sb, buf, len);
+}
+
+int jd_cmd_host(const char *node,
+                const char *isolation,
+                const char *detail,
+                const char *runtime,
+                const char *who,
+                int64_t now_ms,
+                char **buf,
+                size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    cmd_begin(&sb, &pk, "node.host", who, now_ms, 4);
+    jd_mp_kv_str(&pk, "node", node);
+    jd_mp_kv_str(&pk, "isolation", isolation);
+    jd_mp_kv_str(&pk, "detail", detail);
+    jd_mp_kv_str(&pk, "runtime", runtime);
     return sbuf_out(&sb, buf, len);
 }
 
@@ -722,6 +749,73 @@ static int apply_audit(struct jd_state *s,
     return 0;
 }
 
+/* What a host says of itself: its isolation self-test and its runtime. */
+static int apply_host(struct jd_state *s,
+                      uint64_t index,
+                      const msgpack_object *cmd,
+                      const char *who,
+                      int64_t now,
+                      void **result,
+                      size_t *result_len)
+{
+    char node[JD_NAME_MAX], iso[16], detail[JD_DETAIL_MAX],
+        runtime[JD_NAME_MAX];
+    struct node_rec *r;
+    if (jd_mp_copy_str(jd_mp_get(cmd, "node"), node, sizeof node) != 0 ||
+        jd_mp_copy_str(jd_mp_get(cmd, "isolation"), iso, sizeof iso) != 0 ||
+        jd_mp_copy_str(jd_mp_get(cmd, "detail"), detail, sizeof detail) != 0 ||
+        jd_mp_copy_str(jd_mp_get(cmd, "runtime"), runtime, sizeof runtime) !=
+            0 ||
+        (strcmp(iso, "ok") != 0 && strcmp(iso, "unavailable") != 0 &&
+         strcmp(iso, "none") != 0)) {
+        return result_error(result, result_len,
+                            "invalid_argument: malformed host command");
+    }
+    if ((r = node_by_name(s, node)) == NULL) {
+        return result_error(result, result_len,
+                            "not_found: no node named \"%s\"", node);
+    }
+    if (strcmp(r->isolation, iso) != 0 ||
+        strcmp(r->isolation_detail, detail) != 0) {
+        audit(s, index, now, "node.isolation", who, node, "%s: %s", iso,
+              detail);
+    }
+    if (strcmp(r->runtime, runtime) != 0) {
+        audit(
+            s, index, now, "node.runtime", who, node, "%s",
+            runtime[0] != '\0' ? runtime : "none: this host runs no replicas");
+    }
+    memcpy(r->isolation, iso, sizeof r->isolation);
+    memcpy(r->isolation_detail, detail, sizeof r->isolation_detail);
+    memcpy(r->runtime, runtime, sizeof r->runtime);
+    return 0;
+}
+
+struct audit_ctx {
+    struct jd_state *s;
+    uint64_t index;
+    int64_t now;
+    const char *who;
+};
+
+static void deploy_audit(void *ctx,
+                         const char *type,
+                         const char *node,
+                         const char *details)
+{
+    struct audit_ctx *c = ctx;
+    audit(c->s, c->index, c->now, type, c->who, node, "%s", details);
+}
+
+/* deploy.c's result as the FSM's: "" and "ok: ..." are successes. */
+static int deploy_result(const char *text, void **result, size_t *result_len)
+{
+    if (text[0] == '\0') {
+        return 0;
+    }
+    return result_error(result, result_len, "%s", text);
+}
+
 static int fsm_apply(void *data,
                      uint64_t index,
                      const void *buf,
@@ -731,7 +825,7 @@ static int fsm_apply(void *data,
 {
     struct jd_state *s = data;
     msgpack_unpacked u;
-    char type[TYPE_MAX] = "", who[WHO_MAX] = "";
+    char type[TYPE_MAX] = "", who[WHO_MAX] = "", text[600];
     int64_t now = 0;
     size_t off = 0;
     int rv = 0;
@@ -760,6 +854,12 @@ static int fsm_apply(void *data,
         rv = apply_remove(s, index, &u.data, who, now, result, result_len);
     } else if (strcmp(type, "audit.record") == 0) {
         rv = apply_audit(s, index, &u.data, who, now, result, result_len);
+    } else if (strcmp(type, "node.host") == 0) {
+        rv = apply_host(s, index, &u.data, who, now, result, result_len);
+    } else if (jd_deploys_apply(s->deploys, type, &u.data, now, deploy_audit,
+                                &(struct audit_ctx){s, index, now, who}, text,
+                                sizeof text)) {
+        rv = deploy_result(text, result, result_len);
     } else {
         rv = result_error(result, result_len,
                           "invalid_argument: unknown command \"%s\"", type);
@@ -779,9 +879,12 @@ static int fsm_apply(void *data,
 static void pack_node(msgpack_packer *pk, const struct node_rec *r)
 {
     unsigned i;
-    msgpack_pack_map(pk, 7);
+    msgpack_pack_map(pk, 10);
     jd_mp_key(pk, "id");
     msgpack_pack_uint64(pk, r->id);
+    jd_mp_kv_str(pk, "isolation", r->isolation);
+    jd_mp_kv_str(pk, "isolation_detail", r->isolation_detail);
+    jd_mp_kv_str(pk, "runtime", r->runtime);
     jd_mp_kv_str(pk, "name", r->name);
     jd_mp_kv_str(pk, "address", r->address);
     jd_mp_kv_str(pk, "role", r->role);
@@ -818,7 +921,7 @@ static int fsm_snapshot(void *data, struct jr_snapshot_writer *w)
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     pthread_mutex_lock(&s->mutex);
-    msgpack_pack_array(&pk, 6);
+    msgpack_pack_array(&pk, 7);
     msgpack_pack_uint64(&pk, SNAPSHOT_VERSION);
     msgpack_pack_uint64(&pk, s->leader_id);
     msgpack_pack_array(&pk, s->n_nodes);
@@ -831,6 +934,7 @@ static int fsm_snapshot(void *data, struct jr_snapshot_writer *w)
     }
     msgpack_pack_uint64(&pk, s->max_events);
     msgpack_pack_uint64(&pk, s->max_age_s);
+    jd_deploys_pack(s->deploys, &pk);
     pthread_mutex_unlock(&s->mutex);
     rv = sb.data != NULL ? jr_snapshot_write(w, sb.data, sb.size) : -1;
     msgpack_sbuffer_destroy(&sb);
@@ -855,6 +959,16 @@ static int restore_node(struct node_rec *r, const msgpack_object *o)
         return -1;
     }
     r->status = status_of_name(status);
+    /* Version 1 snapshots have no host report: "" (not reported). */
+    if (jd_mp_get(o, "isolation") != NULL &&
+        (jd_mp_copy_str(jd_mp_get(o, "isolation"), r->isolation,
+                        sizeof r->isolation) ||
+         jd_mp_copy_str(jd_mp_get(o, "isolation_detail"), r->isolation_detail,
+                        sizeof r->isolation_detail) ||
+         jd_mp_copy_str(jd_mp_get(o, "runtime"), r->runtime,
+                        sizeof r->runtime))) {
+        return -1;
+    }
     for (i = 0; i < labels->via.map.size; i++) {
         if (jd_mp_copy_str(&labels->via.map.ptr[i].key, r->keys[i],
                            JD_LABEL_MAX) ||
@@ -890,6 +1004,7 @@ static int fsm_restore(void *data, struct jr_snapshot_reader *rd)
     char *buf = malloc(len > 0 ? len : 1);
     struct node_rec *nodes = NULL;
     struct audit_event *events = NULL;
+    struct jd_deploys *deploys = NULL;
     const msgpack_object *a;
     msgpack_unpacked u;
     uint64_t version, leader, max_events, max_age;
@@ -902,11 +1017,13 @@ static int fsm_restore(void *data, struct jr_snapshot_reader *rd)
     msgpack_unpacked_init(&u);
     if (!jr__msgpack_bounded(buf, len) ||
         msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 6) {
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 6) {
         goto out;
     }
     a = u.data.via.array.ptr;
-    if (jd_mp_u64(&a[0], &version) != 0 || version != SNAPSHOT_VERSION ||
+    if (jd_mp_u64(&a[0], &version) != 0 || version < 1 ||
+        version > SNAPSHOT_VERSION ||
+        u.data.via.array.size != (version == 1 ? 6u : 7u) ||
         jd_mp_u64(&a[1], &leader) != 0 || a[2].type != MSGPACK_OBJECT_ARRAY ||
         a[3].type != MSGPACK_OBJECT_ARRAY || jd_mp_u64(&a[4], &max_events) ||
         jd_mp_u64(&a[5], &max_age) || max_events == 0 ||
@@ -931,9 +1048,15 @@ static int fsm_restore(void *data, struct jr_snapshot_reader *rd)
             goto out;
         }
     }
+    if (version == 1 ? (deploys = jd_deploys_new()) == NULL
+                     : jd_deploys_unpack(&a[6], &deploys) != 0) {
+        goto out;
+    }
     pthread_mutex_lock(&s->mutex);
     free(s->nodes);
     free(s->events);
+    jd_deploys_free(s->deploys);
+    s->deploys = deploys;
     s->nodes = nodes;
     s->cap_nodes = n_nodes > 0 ? n_nodes : 1;
     s->n_nodes = n_nodes;
@@ -947,8 +1070,10 @@ static int fsm_restore(void *data, struct jr_snapshot_reader *rd)
     pthread_mutex_unlock(&s->mutex);
     nodes = NULL;
     events = NULL;
+    deploys = NULL;
     rv = 0;
 out:
+    jd_deploys_free(deploys);
     msgpack_unpacked_destroy(&u);
     free(nodes);
     free(events);
@@ -962,6 +1087,10 @@ struct jd_state *jd_state_new(void)
 {
     struct jd_state *s = calloc(1, sizeof *s);
     if (s == NULL) {
+        return NULL;
+    }
+    if ((s->deploys = jd_deploys_new()) == NULL) {
+        free(s);
         return NULL;
     }
     /* Until a leader's observation says otherwise: the same on every
@@ -984,6 +1113,7 @@ void jd_state_free(struct jd_state *s)
     pthread_mutex_destroy(&s->mutex);
     free(s->nodes);
     free(s->events);
+    jd_deploys_free(s->deploys);
     free(s);
 }
 
@@ -1080,4 +1210,138 @@ uint64_t jd_state_leader(struct jd_state *s)
     id = s->leader_id;
     pthread_mutex_unlock(&s->mutex);
     return id;
+}
+
+bool jd_state_node_host(struct jd_state *s,
+                        const char *name,
+                        char *isolation,
+                        char *detail,
+                        char *runtime)
+{
+    struct node_rec *r;
+    pthread_mutex_lock(&s->mutex);
+    r = node_by_name(s, name);
+    if (r != NULL) {
+        memcpy(isolation, r->isolation, sizeof r->isolation);
+        memcpy(detail, r->isolation_detail, sizeof r->isolation_detail);
+        memcpy(runtime, r->runtime, sizeof r->runtime);
+    }
+    pthread_mutex_unlock(&s->mutex);
+    return r != NULL;
+}
+
+bool jd_state_isolation_unavailable(struct jd_state *s, uint64_t id)
+{
+    struct node_rec *r;
+    bool unavailable;
+    pthread_mutex_lock(&s->mutex);
+    r = node_by_id(s, id);
+    unavailable = r != NULL && strcmp(r->isolation, "unavailable") == 0;
+    pthread_mutex_unlock(&s->mutex);
+    return unavailable;
+}
+
+uint64_t jd_state_deploy_generation(struct jd_state *s)
+{
+    uint64_t g;
+    pthread_mutex_lock(&s->mutex);
+    g = jd_deploys_generation(s->deploys);
+    pthread_mutex_unlock(&s->mutex);
+    return g;
+}
+
+bool jd_state_pack_deployments(struct jd_state *s,
+                               msgpack_packer *pk,
+                               const char *dep,
+                               const char *svc)
+{
+    bool found;
+    pthread_mutex_lock(&s->mutex);
+    found = jd_deploys_pack_status(s->deploys, pk, dep, svc);
+    pthread_mutex_unlock(&s->mutex);
+    return found;
+}
+
+int jd_state_host_replicas(struct jd_state *s,
+                           const char *host,
+                           struct jd_host_replica **out,
+                           unsigned *n)
+{
+    int rv;
+    pthread_mutex_lock(&s->mutex);
+    rv = jd_deploys_host_replicas(s->deploys, host, out, n);
+    pthread_mutex_unlock(&s->mutex);
+    return rv;
+}
+
+int jd_state_sched_view(struct jd_state *s, struct jd_sched_view *v)
+{
+    int rv;
+    pthread_mutex_lock(&s->mutex);
+    rv = jd_deploys_sched_view(s->deploys, v);
+    pthread_mutex_unlock(&s->mutex);
+    return rv;
+}
+
+void jd_sched_hosts_free(struct jd_sched_hosts *h)
+{
+    free(h->hosts);
+    free(h->ptrs);
+    free(h->names);
+    memset(h, 0, sizeof *h);
+}
+
+/* A node's standing for placement, most limiting first. */
+static int host_state(const struct node_rec *r)
+{
+    if (strcmp(r->role, "none") == 0) {
+        return JACOD_HOST_NOT_MEMBER;
+    }
+    if (r->status != JD_NODE_STATUS_READY &&
+        r->status != JD_NODE_STATUS_ISOLATION_UNAVAILABLE) {
+        return JACOD_HOST_UNREACHABLE;
+    }
+    if (r->runtime[0] == '\0') {
+        return JACOD_HOST_NO_RUNTIME;
+    }
+    if (r->status == JD_NODE_STATUS_ISOLATION_UNAVAILABLE ||
+        strcmp(r->isolation, "unavailable") == 0) {
+        return JACOD_HOST_ISOLATION_UNAVAILABLE;
+    }
+    return JACOD_HOST_READY;
+}
+
+int jd_state_sched_hosts(struct jd_state *s,
+                         int64_t now_ms,
+                         struct jd_sched_hosts *out)
+{
+    unsigned i, n;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->mutex);
+    n = s->n_nodes;
+    out->hosts = calloc(n > 0 ? n : 1, sizeof *out->hosts);
+    out->ptrs = calloc(n > 0 ? n : 1, sizeof *out->ptrs);
+    out->names = calloc(n > 0 ? n : 1, sizeof *out->names);
+    if (out->hosts == NULL || out->ptrs == NULL || out->names == NULL) {
+        pthread_mutex_unlock(&s->mutex);
+        jd_sched_hosts_free(out);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        const struct node_rec *r = &s->nodes[i];
+        memcpy(out->names[i], r->name, JD_NAME_MAX);
+        out->hosts[i].name = out->names[i];
+        out->hosts[i].state = host_state(r);
+        if (out->hosts[i].state == JACOD_HOST_UNREACHABLE) {
+            /* Never seen: as if for ever. */
+            out->hosts[i].unreachable_ms = r->last_seen_ms <= 0 ? INT64_MAX / 2
+                                           : r->last_seen_ms < now_ms
+                                               ? now_ms - r->last_seen_ms
+                                               : 0;
+        }
+        out->ptrs[i] = &out->hosts[i];
+    }
+    out->n = n;
+    pthread_mutex_unlock(&s->mutex);
+    return 0;
 }

@@ -10,6 +10,7 @@
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "deploy.h"
 #include "nodeid.h"
 
 enum jd_node_status {
@@ -24,6 +25,7 @@ const char *jd_node_status_name(int status); /* "NODE_STATUS_READY" ... */
 #define JD_ADDR_MAX 128
 #define JD_LABELS_MAX 32
 #define JD_LABEL_MAX 64 /* key or value, bytes including the NUL */
+#define JD_DETAIL_MAX 256
 
 /* What a leader observed of one member, for jd_cmd_observe. */
 struct jd_observed {
@@ -104,6 +106,21 @@ int jd_cmd_remove(uint64_t id,
                   char **buf,
                   size_t *len);
 
+/* What a host says of itself: its isolation ("ok", "unavailable" or
+ * "none", with a detail: the self-test's result) and its runtime (the
+ * scheduler plugin that runs its replicas; "" none). */
+int jd_cmd_host(const char *node,
+                const char *isolation,
+                const char *detail,
+                const char *runtime,
+                const char *who,
+                int64_t now_ms,
+                char **buf,
+                size_t *len);
+
+/* Deployments: deploy.h's jd_cmd_deploy_apply, jd_cmd_deploy_delete,
+ * jd_cmd_sched_place and jd_cmd_replica_report. */
+
 /* A command's result as the FSM hands it back through jr_apply: "" on
  * success, else "<code>: <message>" with a stable code (not_found,
  * invalid_argument). */
@@ -139,5 +156,43 @@ bool jd_state_has_nonmembers(struct jd_state *s,
                              unsigned n);
 /* The id recorded for the node named name; false if there is none. */
 bool jd_state_node_id(struct jd_state *s, const char *name, uint64_t *id);
+
+/* What node name reported of itself (jd_cmd_host); false if it has no
+ * record. Each buffer has the size of the record's field (16,
+ * JD_DETAIL_MAX, JD_NAME_MAX). */
+bool jd_state_node_host(struct jd_state *s,
+                        const char *name,
+                        char *isolation,
+                        char *detail,
+                        char *runtime);
+/* Whether the node of id reported a failed isolation self-test. */
+bool jd_state_isolation_unavailable(struct jd_state *s, uint64_t id);
+
+/* ---- deployments (deploy.h), under the state's lock ---- */
+uint64_t jd_state_deploy_generation(struct jd_state *s);
+/* jd_deploys_pack_status: false (nothing packed) if dep or svc is not
+ * there. */
+bool jd_state_pack_deployments(struct jd_state *s,
+                               msgpack_packer *pk,
+                               const char *dep,
+                               const char *svc);
+int jd_state_host_replicas(struct jd_state *s,
+                           const char *host,
+                           struct jd_host_replica **out,
+                           unsigned *n);
+int jd_state_sched_view(struct jd_state *s, struct jd_sched_view *v);
+
+/* Every recorded node as the scheduler sees it, at now_ms (wall clock):
+ * names point into the returned storage. */
+struct jd_sched_hosts {
+    struct jacod_sched_host *hosts;
+    struct jacod_sched_host **ptrs;
+    char (*names)[JD_NAME_MAX];
+    size_t n;
+};
+int jd_state_sched_hosts(struct jd_state *s,
+                         int64_t now_ms,
+                         struct jd_sched_hosts *out);
+void jd_sched_hosts_free(struct jd_sched_hosts *h);
 
 #endif

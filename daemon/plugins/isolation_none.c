@@ -40,8 +40,12 @@ static int none_reconcile(void *state, char *diff, size_t diff_size)
     return 0;
 }
 
-static const struct jacod_iso_ops ops = {sizeof ops, none_self_test,
-                                         none_reconcile};
+static const struct jacod_iso_ops ops = {
+    .size = sizeof ops,
+    .self_test = none_self_test,
+    .reconcile = none_reconcile,
+    /* set_replicas: nothing to isolate */
+};
 
 static const struct jacod_plugin plugin = {
     JACOD_PLUGIN_ABI, sizeof plugin, JACOD_PLUGIN_ISOLATION, "none", none_start,

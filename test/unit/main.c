@@ -22,6 +22,8 @@ int main(void)
     srunner_add_suite(sr, state_suite());
     srunner_add_suite(sr, reconcile_suite());
     srunner_add_suite(sr, peers_suite());
+    srunner_add_suite(sr, manifest_suite());
+    srunner_add_suite(sr, deploy_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -20,5 +20,7 @@ Suite *config_suite(void);
 Suite *state_suite(void);
 Suite *reconcile_suite(void);
 Suite *peers_suite(void);
+Suite *manifest_suite(void);
+Suite *deploy_suite(void);
 
 #endif

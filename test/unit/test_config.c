@@ -155,8 +155,13 @@ START_TEST(defaults_are_the_documented_values)
     ck_assert_uint_eq(c.heartbeat_timeout_ms, 100);
     ck_assert_uint_eq(c.snapshot_threshold, 8192);
     ck_assert_str_eq(c.log_level, "info");
-    ck_assert_str_eq(c.scheduler_plugin, "");
+    ck_assert_str_eq(c.scheduler_plugin, JD_DEFAULT_SCHEDULER);
     ck_assert_str_eq(c.isolation_plugin, "");
+    ck_assert_str_eq(c.isolation_ports, "20000-29999");
+    ck_assert_uint_eq(c.restart_limit, 3);
+    ck_assert_uint_eq(c.restart_backoff_ms, 1000);
+    ck_assert_uint_eq(c.stop_timeout_ms, 10000);
+    ck_assert_uint_eq(c.reschedule_after_s, 60);
     ck_assert_uint_eq(c.audit_max_events, 10000);
     ck_assert_uint_eq(c.audit_max_age_s, 2592000);
 }
