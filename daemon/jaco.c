@@ -755,15 +755,25 @@ static int node_list(void)
     if (jaco_json_output) {
         return print_json_list(&r, nodes);
     }
-    printf("%-16s %-22s %-12s %-14s %s\n", "NAME", "ADDRESS", "STATUS",
-           "LAST CONTACT", "ROLE");
+    printf("%-16s %-22s %-12s %-14s %-12s %s\n", "NAME", "ADDRESS", "STATUS",
+           "LAST CONTACT", "ISOLATION", "ROLE");
     for (i = 0; nodes != NULL && i < nodes->via.array.size; i++) {
         const msgpack_object *n = &nodes->via.array.ptr[i];
-        char when[32];
+        char when[32], iso[64], state[16];
+        const char *detail;
+        snprintf(state, sizeof state, "%s", jaco_str_of(n, "isolation"));
         ago(when, sizeof when, jaco_i64_of(n, "last_seen_ms"));
-        printf("%-16s %-22s %-12s %-14s %s\n", jaco_str_of(n, "name"),
+        /* "ok" names the plugin ("nftables: ..." in the detail). */
+        if (strcmp(state, "ok") == 0) {
+            detail = jaco_str_of(n, "isolation_detail");
+            snprintf(iso, sizeof iso, "%.*s", (int)strcspn(detail, ":"),
+                     detail);
+        } else {
+            snprintf(iso, sizeof iso, "%s", state[0] != '\0' ? state : "-");
+        }
+        printf("%-16s %-22s %-12s %-14s %-12s %s\n", jaco_str_of(n, "name"),
                jaco_str_of(n, "address"),
-               short_status(jaco_str_of(n, "status")), when,
+               short_status(jaco_str_of(n, "status")), when, iso,
                role_why(peers, jaco_u64_of(n, "id"), jaco_str_of(n, "role")));
     }
     jaco_reply_free(&r);

@@ -18,6 +18,9 @@ struct jd_scheduler {
     void (*log)(int level, const char *message);
     uv_timer_t timer;
     bool said_none;
+    bool leading;
+    uint64_t observing_since_ms; /* monotonic: this node's view began */
+    uint64_t last_tick_ms;
     /* The apply callback runs on the library's loop thread. */
     uv_mutex_t mutex;
     bool in_flight;
@@ -108,6 +111,33 @@ static void place_done(struct jr_apply *req,
     uv_mutex_unlock(&s->mutex);
 }
 
+/* How long each unreachable host has been so, as this leader saw it: its
+ * own last contact with the peer, never more than the time it has been
+ * watching (a new leader, or one that was paused, starts afresh: the
+ * cluster state's last-seen times may be stale by many seconds). */
+static void unreachable_for(struct jd_scheduler *s,
+                            const struct jr_status *st,
+                            struct jd_sched_hosts *hosts,
+                            uint64_t now)
+{
+    int64_t watching = (int64_t)(now - s->observing_since_ms);
+    size_t i, k;
+    for (i = 0; i < hosts->n; i++) {
+        int64_t ms = watching;
+        if (hosts->hosts[i].state != JACOD_HOST_UNREACHABLE) {
+            continue;
+        }
+        for (k = 0; k < st->n_peers; k++) {
+            if (st->peers[k].id == hosts->ids[i] &&
+                st->peers[k].last_contact_ms >= 0 &&
+                st->peers[k].last_contact_ms < ms) {
+                ms = st->peers[k].last_contact_ms;
+            }
+        }
+        hosts->hosts[i].unreachable_ms = ms;
+    }
+}
+
 static void tick(uv_timer_t *t)
 {
     struct jd_scheduler *s = t->data;
@@ -118,6 +148,7 @@ static void tick(uv_timer_t *t)
     char *cmd;
     size_t len;
     bool busy, leader;
+    uint64_t now = uv_now(t->loop);
     int n;
     uv_mutex_lock(&s->mutex);
     busy = s->in_flight;
@@ -126,11 +157,17 @@ static void tick(uv_timer_t *t)
         return;
     }
     leader = st->state == JR_STATE_LEADER;
-    jr_status_free(st);
+    if (!leader || !s->leading || now - s->last_tick_ms > 5 * SCHED_TICK_MS) {
+        s->observing_since_ms = now;
+    }
+    s->leading = leader;
+    s->last_tick_ms = now;
     if (!leader) {
+        jr_status_free(st);
         return;
     }
     if (s->ops == NULL) {
+        jr_status_free(st);
         if (!s->said_none) {
             s->log(JR_LOG_WARN,
                    "this node leads but has no scheduler plugin "
@@ -140,9 +177,12 @@ static void tick(uv_timer_t *t)
         }
         return;
     }
-    if (jd_state_sched_hosts(s->state, wall_ms(), &hosts) != 0) {
+    if (jd_state_sched_hosts(s->state, &hosts) != 0) {
+        jr_status_free(st);
         return;
     }
+    unreachable_for(s, st, &hosts, now);
+    jr_status_free(st);
     if (jd_state_sched_view(s->state, &view) != 0) {
         jd_sched_hosts_free(&hosts);
         return;

@@ -1288,6 +1288,7 @@ void jd_sched_hosts_free(struct jd_sched_hosts *h)
     free(h->hosts);
     free(h->ptrs);
     free(h->names);
+    free(h->ids);
     memset(h, 0, sizeof *h);
 }
 
@@ -1311,9 +1312,7 @@ static int host_state(const struct node_rec *r)
     return JACOD_HOST_READY;
 }
 
-int jd_state_sched_hosts(struct jd_state *s,
-                         int64_t now_ms,
-                         struct jd_sched_hosts *out)
+int jd_state_sched_hosts(struct jd_state *s, struct jd_sched_hosts *out)
 {
     unsigned i, n;
     memset(out, 0, sizeof *out);
@@ -1322,7 +1321,9 @@ int jd_state_sched_hosts(struct jd_state *s,
     out->hosts = calloc(n > 0 ? n : 1, sizeof *out->hosts);
     out->ptrs = calloc(n > 0 ? n : 1, sizeof *out->ptrs);
     out->names = calloc(n > 0 ? n : 1, sizeof *out->names);
-    if (out->hosts == NULL || out->ptrs == NULL || out->names == NULL) {
+    out->ids = calloc(n > 0 ? n : 1, sizeof *out->ids);
+    if (out->hosts == NULL || out->ptrs == NULL || out->names == NULL ||
+        out->ids == NULL) {
         pthread_mutex_unlock(&s->mutex);
         jd_sched_hosts_free(out);
         return -1;
@@ -1330,15 +1331,9 @@ int jd_state_sched_hosts(struct jd_state *s,
     for (i = 0; i < n; i++) {
         const struct node_rec *r = &s->nodes[i];
         memcpy(out->names[i], r->name, JD_NAME_MAX);
+        out->ids[i] = r->id;
         out->hosts[i].name = out->names[i];
         out->hosts[i].state = host_state(r);
-        if (out->hosts[i].state == JACOD_HOST_UNREACHABLE) {
-            /* Never seen: as if for ever. */
-            out->hosts[i].unreachable_ms = r->last_seen_ms <= 0 ? INT64_MAX / 2
-                                           : r->last_seen_ms < now_ms
-                                               ? now_ms - r->last_seen_ms
-                                               : 0;
-        }
         out->ptrs[i] = &out->hosts[i];
     }
     out->n = n;

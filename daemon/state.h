@@ -182,17 +182,17 @@ int jd_state_host_replicas(struct jd_state *s,
                            unsigned *n);
 int jd_state_sched_view(struct jd_state *s, struct jd_sched_view *v);
 
-/* Every recorded node as the scheduler sees it, at now_ms (wall clock):
- * names point into the returned storage. */
+/* Every recorded node as the scheduler sees it (unreachable_ms is left 0:
+ * the leader knows better than the state): names point into the returned
+ * storage. */
 struct jd_sched_hosts {
     struct jacod_sched_host *hosts;
     struct jacod_sched_host **ptrs;
     char (*names)[JD_NAME_MAX];
+    uint64_t *ids; /* each host's Raft id */
     size_t n;
 };
-int jd_state_sched_hosts(struct jd_state *s,
-                         int64_t now_ms,
-                         struct jd_sched_hosts *out);
+int jd_state_sched_hosts(struct jd_state *s, struct jd_sched_hosts *out);
 void jd_sched_hosts_free(struct jd_sched_hosts *h);
 
 #endif

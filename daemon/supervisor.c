@@ -387,6 +387,21 @@ static struct entry *find(struct jd_supervisor *s,
     return NULL;
 }
 
+/* The entry of the same replica at another revision, wanted here. */
+static const struct entry *successor(const struct jd_supervisor *s,
+                                     const struct entry *e)
+{
+    unsigned i;
+    for (i = 0; i < s->n; i++) {
+        const struct entry *o = &s->entries[i];
+        if (o != e && o->wanted && o->ordinal == e->ordinal &&
+            strcmp(o->dep, e->dep) == 0 && strcmp(svc_of(o), svc_of(e)) == 0) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
 /* Another entry of the same replica still has a process. */
 static bool predecessor_active(const struct jd_supervisor *s,
                                const struct entry *e)
@@ -687,11 +702,20 @@ static void tick(uv_timer_t *t)
     for (i = 0; i < s->n; i++) {
         struct entry *e = &s->entries[i];
         if (e->active && !e->stopping && (!e->wanted || s->stopping)) {
-            char label[200];
+            const struct entry *next = successor(s, e);
+            char label[200], why[64];
             label_of(e, label, sizeof label);
+            if (s->stopping) {
+                (void)snprintf(why, sizeof why, "jacod is stopping");
+            } else if (next != NULL) {
+                (void)snprintf(why, sizeof why,
+                               "revision %" PRIu64 " replaces it",
+                               next->revision);
+            } else {
+                (void)snprintf(why, sizeof why, "no longer placed here");
+            }
             logf_(s, JR_LOG_INFO, "replica %s: stopping pid %" PRId64 " (%s)",
-                  label, e->pid,
-                  s->stopping ? "jacod is stopping" : "no longer placed here");
+                  label, e->pid, why);
             s->ops->replica_stop(s->plugin_state, e->handle,
                                  s->cfg.stop_timeout_ms);
             e->stopping = true;

@@ -4,7 +4,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES="build-essential autoconf automake libtool pkg-config libraft-dev
-libuv1-dev liblz4-dev libmsgpack-dev libsodium-dev libjansson-dev libarchive-dev libnftables-dev nftables check iproute2 procps"
+libuv1-dev liblz4-dev libmsgpack-dev libsodium-dev libjansson-dev libarchive-dev libnftables-dev nftables libyaml-dev check iproute2 procps"
 
 ensure_packages() {
     local missing=() p

@@ -3,7 +3,7 @@
 # and real multi-process cluster tests), then the same under ASan+UBSan, the
 # unit tests under valgrind, and the man page lint.
 . "$(dirname "$0")/common.sh"
-ensure_packages valgrind mandoc clang-format
+ensure_packages valgrind mandoc clang-format netcat-openbsd
 
 failed=()
 step() {

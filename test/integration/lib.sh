@@ -16,6 +16,9 @@ log() { printf '%s [%s] %s\n' "$(date +%T.%N | cut -c1-12)" "$TEST_NAME" "$*" >&
 
 fail() {
     log "FAIL: $*"
+    if [ -n "${ON_FAIL:-}" ]; then
+        eval "$ON_FAIL" >&2 || true
+    fi
     for f in "$WORK"/log*; do
         [ -f "$f" ] || continue
         echo "---- $f (last 30 lines)" >&2
