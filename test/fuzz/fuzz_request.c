@@ -12,6 +12,7 @@
  * restored through the library's own reader (lib/fsm.c builds it), then
  * queried and written to.
  * fuzz-sources: lib daemon/mp.c daemon/proto.c daemon/state.c daemon/nodeid.c
+ * fuzz-sources: daemon/deploy.c daemon/deployment.c
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@ set -euo pipefail
 top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${FUZZ_SECONDS:-60}
 work=$(mktemp -d /tmp/jaco-fuzz.XXXXXX)
-flags=$(pkg-config --cflags --libs raft libuv liblz4 msgpack zlib libsodium jansson)
+flags=$(pkg-config --cflags --libs raft libuv liblz4 msgpack zlib libsodium jansson yaml-0.1)
 if [ $# -gt 0 ]; then
     targets=()
     for name in "$@"; do
@@ -24,7 +24,7 @@ for target in "${targets[@]}"; do
     corpus=$top_srcdir/test/fuzz/corpus/${name#fuzz_}
     echo "==> $name ($seconds s)"
     # Each target names the files it needs, from the top of the tree, on a
-    # "fuzz-sources:" line; a directory stands for all its .c files.
+    # "fuzz-sources:" lines; a directory stands for all its .c files.
     sources=()
     for s in $(sed -n 's/.*fuzz-sources: *\([^*]*\).*/\1/p' "$target"); do
         if [ -d "$top_srcdir/$s" ]; then
