@@ -41,9 +41,16 @@ static int fail(struct walk *w,
     va_start(ap, fmt);
     (void)vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    char *p;
     (void)snprintf(w->err, w->size, "%s:%lu: %s%s%s", w->name,
                    at != NULL ? (unsigned long)at->start_mark.line + 1 : 1UL,
                    field, field[0] != '\0' ? ": " : "", what);
+    /* Keys and values quoted in it may hold anything: one line. */
+    for (p = w->err; *p != '\0'; p++) {
+        if ((unsigned char)*p < ' ' || *p == 0x7f) {
+            *p = '?';
+        }
+    }
     return -1;
 }
 

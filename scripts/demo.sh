@@ -3,7 +3,8 @@
 # example key-value store on 127.0.0.1, writes keys, kills the leader with
 # kill -9, shows the new leader and that every acknowledged key survived,
 # and stops the cluster cleanly; then the same with three jacod daemons,
-# seen through jaco.
+# seen through jaco, running a deployment whose replica on the killed
+# leader moves to a survivor.
 . "$(dirname "$0")/common.sh"
 ensure_packages
 build build --enable-werror
@@ -68,6 +69,8 @@ say "Starting 3 jacod daemons from config files ($WORK/j*.conf): n1 bootstraps, 
 for i in 1 2 3; do
     printf 'name = n%s\ndata-dir = %s\npeer-address = %s\nsocket = %s\npromote-after = 1000\n' \
         "$i" "$WORK/j$i" "${JPEER[$i]}" "$WORK/j$i.sock" >"$WORK/j$i.conf"
+    printf 'scheduler-plugin = %s\nreschedule-after = 3s\nstop-timeout = 2000\n' \
+        "$top_builddir/.libs/jacod-scheduler-spread.so" >>"$WORK/j$i.conf"
     [ "$i" = 1 ] && echo "bootstrap = true" >>"$WORK/j$i.conf"
     "$JACOD" --config "$WORK/j$i.conf" >>"$WORK/jlog$i" 2>&1 &
     PID[$((10 + i))]=$!
@@ -90,6 +93,26 @@ echo "\$ jaco node label n2 zone=eu-west-1a"
 jaco 1 node label n2 zone=eu-west-1a | sed 's/^/  /'
 echo "\$ jaco raft list-peers"
 jaco 1 raft list-peers | sed 's/^/  /'
+# A replica of a jacod killed with SIGKILL outlives it (the next jacod on
+# that host kills it): the demo's cleanup does it here.
+ON_EXIT='for f in "$WORK"/j*/replicas/running; do [ -f "$f" ] && awk "{print \$1}" "$f" | while read -r p; do kill -9 -- "-$p"; done; done 2>/dev/null'
+
+say "A deployment (jaco.yaml(5)): 3 replicas of a service, spread over the hosts"
+cat >"$WORK/jaco.yaml" <<'EOF'
+deployments:
+  web:
+    services:
+      api:
+        replicas: 3
+        command: [sleep, "3600"]
+        ports: [20080]
+EOF
+sed 's/^/  /' "$WORK/jaco.yaml"
+until [ "$(jaco 1 -o json node list 2>/dev/null | grep -o '"runtime":"spread"' | wc -l)" = 3 ]; do sleep 0.2; done
+echo "\$ jaco apply -f jaco.yaml"
+jaco 1 apply -f "$WORK/jaco.yaml" | sed 's/^/  /'
+echo "\$ jaco status -w      # follows the replicas until they run (its last table)"
+jaco 1 status -w --timeout 30s | awk 'BEGIN { RS = "" } END { print }' | sed 's/^/  /'
 
 jl=$(jaco 1 -o json cluster status | sed -n 's/.*"leader_name":"\([^"]*\)".*/\1/p')
 say "kill -9 the leader ($jl)"
@@ -102,6 +125,9 @@ until jaco "$s" node list 2>/dev/null | grep -q "^$jl .*UNREACHABLE"; do sleep 0
 echo "  $(( ($(date +%s%N) - t0) / 1000000 )) ms later, on n$s:"
 echo "\$ jaco cluster status"
 jaco "$s" cluster status | sed 's/^/  /'
+echo "\$ jaco status -w      # $jl's replica moves to a survivor after reschedule-after (3 s here)"
+until ! jaco "$s" status | grep -q "^web/api/[0-9] *$jl "; do sleep 0.2; done
+jaco "$s" status -w --timeout 30s | awk 'BEGIN { RS = "" } END { print }' | sed 's/^/  /'
 echo "\$ jaco audit"
 jaco "$s" audit | sed 's/^/  /'
 
@@ -113,7 +139,7 @@ tar tzf "$WORK/backup.tar.gz" | sed 's/^/  /'
 echo "\$ jaco backup verify $WORK/backup.tar.gz"
 jaco "$s" backup verify "$WORK/backup.tar.gz" | head -n 1 | sed 's/^/  /'
 
-say "Stopping the daemons (SIGTERM)"
+say "Stopping the daemons (SIGTERM: each stops its replicas first)"
 for i in 1 2 3; do
     [ "n$i" = "$jl" ] && continue
     kill -TERM "${PID[$((10 + i))]}"

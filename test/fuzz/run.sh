@@ -10,7 +10,7 @@ set -euo pipefail
 top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${FUZZ_SECONDS:-60}
 work=$(mktemp -d /tmp/jaco-fuzz.XXXXXX)
-flags=$(pkg-config --cflags --libs raft libuv liblz4 msgpack zlib libsodium jansson yaml-0.1)
+flags=$(pkg-config --cflags --libs raft libuv liblz4 msgpack zlib libsodium jansson libarchive yaml-0.1)
 if [ $# -gt 0 ]; then
     targets=()
     for name in "$@"; do
