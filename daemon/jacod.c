@@ -268,6 +268,24 @@ static void plugin_audit(void *data, const char *type, const char *details)
     }
 }
 
+/* The local node table, for plugins: any thread (the state locks). */
+static size_t plugin_nodes(void *data, struct jacod_node_view *out, size_t max)
+{
+    struct jd_sched_hosts h;
+    size_t i, n;
+    (void)data;
+    if (jd_state_sched_hosts(state, &h) != 0) {
+        return 0;
+    }
+    for (i = 0; i < h.n && i < max; i++) {
+        (void)snprintf(out[i].name, sizeof out[i].name, "%s", h.names[i]);
+        out[i].state = h.hosts[i].state;
+    }
+    n = h.n;
+    jd_sched_hosts_free(&h);
+    return n;
+}
+
 /* Load the configured plugins; a plugin that does not load stops the
  * start: running without the isolation the operator asked for is worse. */
 static int load_plugins(char *err, size_t errlen)
@@ -279,6 +297,7 @@ static int load_plugins(char *err, size_t errlen)
     plugin_host.node_name = config.name;
     plugin_host.log = plugin_log;
     plugin_host.audit = plugin_audit;
+    plugin_host.nodes = plugin_nodes;
     if (strcmp(config.scheduler_plugin, JD_DEFAULT_SCHEDULER) == 0 &&
         access(config.scheduler_plugin, F_OK) != 0) {
         logf_(JR_LOG_WARN,

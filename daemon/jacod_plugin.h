@@ -31,6 +31,12 @@ enum jacod_plugin_kind {
     JACOD_PLUGIN_ISOLATION = 2,
 };
 
+/* One node of the cluster, as jacod_host.nodes reports it. */
+struct jacod_node_view {
+    char name[64];
+    int state; /* enum jacod_host_state */
+};
+
 /* What jacod offers a plugin; valid from jacod_plugin_entry until the
  * plugin's stop has returned. Members past size are absent. */
 struct jacod_host {
@@ -46,6 +52,10 @@ struct jacod_host {
      * background (a host cut off from the quorum records it later, or
      * not at all). Any thread. */
     void (*audit)(void *data, const char *type, const char *details);
+    /* Added in 0.2: this node's copy of the cluster's node table (local:
+     * it works without a quorum, and may be a little behind). Fills up to
+     * max entries of out; returns how many nodes there are. Any thread. */
+    size_t (*nodes)(void *data, struct jacod_node_view *out, size_t max);
 };
 
 /* A replica running on this host, for the isolation plugin. */

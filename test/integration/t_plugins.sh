@@ -15,12 +15,23 @@ NONE=$top_builddir/.libs/jacod-isolation-none.so
 plugin() {
     local name=$1 kind=$2 abi=$3 size=$4 entry=${5:-jacod_plugin_entry}
     cat >"$WORK/$name.c" <<EOF
+#include <stddef.h>
+#include <stdio.h>
 #include <jacod_plugin.h>
 static int start(const struct jacod_host *h, const char *c, void **s)
 {
+    struct jacod_node_view v[4];
+    char msg[128];
     (void)c;
     *s = 0;
     h->log(h->data, 1, "$name: started on this host");
+    /* A member of 0.2: present only if the host's struct is that big. */
+    if (h->size >= offsetof(struct jacod_host, nodes) + sizeof h->nodes &&
+        h->nodes != NULL && h->audit != NULL) {
+        snprintf(msg, sizeof msg, "$name: the host offers audit and nodes (%zu known)",
+                 h->nodes(h->data, v, 4));
+        h->log(h->data, 1, msg);
+    }
     return 0;
 }
 static void stop(void *s) { (void)s; }
@@ -74,6 +85,7 @@ rm -rf "$WORK/n1"
 start_jacod 1
 wait_for 30 "n1 leads" bash -c "timeout 10 '$JACO' --socket '${SOCK[1]}' -o json cluster status 2>/dev/null | grep -q '\"leader_name\":\"n1\"'"
 grep -q 'good: started on this host' "$WORK/log1" || fail "the plugin's log line is not in jacod's log"
+grep -q 'good: the host offers audit and nodes (0 known)' "$WORK/log1" || fail "the host services of 0.2 are not offered"
 grep -q 'scheduler plugin good (.*good.so) loaded' "$WORK/log1" || fail "the scheduler load is not logged"
 grep -q 'isolation plugin none (.*): self-test ok' "$WORK/log1" || fail "the none self-test is not logged: $(cat "$WORK/log1")"
 stop_node 1
