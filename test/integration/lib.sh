@@ -9,7 +9,7 @@ KVLOAD=${KVLOAD:-$top_builddir/kvload}
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "/tmp/jaco-$TEST_NAME.XXXXXX")
 ELECTION_MS=${ELECTION_MS:-1000}
-declare -A PID=() PEER=() CLIENT=()
+declare -A PID=() PEER=() CLIENT=() NSWRAP=()
 N=0
 
 log() { printf '%s [%s] %s\n' "$(date +%T.%N | cut -c1-12)" "$TEST_NAME" "$*" >&2; }
@@ -83,7 +83,8 @@ start_node() {
     local i=$1 auth=()
     shift
     if [ -f "$WORK/secret" ]; then auth=(--secret-file "$WORK/secret"); fi
-    "$KVSTORE" serve --id "$i" --address "${PEER[$i]}" \
+    # NSWRAP[I] (netns.sh) runs the node inside its network namespace.
+    ${NSWRAP[$i]:-} "$KVSTORE" serve --id "$i" --address "${PEER[$i]}" \
         --client "${CLIENT[$i]}" --data-dir "$WORK/n$i" \
         --election-timeout "$ELECTION_MS" "${auth[@]}" "$@" >>"$WORK/log$i" 2>&1 &
     PID[$i]=$!
@@ -107,7 +108,8 @@ start_cluster() {
 kill_node() { kill -9 "${PID[$1]}" 2>/dev/null || true; wait "${PID[$1]}" 2>/dev/null || true; unset "PID[$1]"; }
 stop_node() { kill -TERM "${PID[$1]}"; wait "${PID[$1]}" || fail "node $1 did not exit 0 on SIGTERM"; unset "PID[$1]"; }
 
-kv() { local i=$1; shift; timeout 20 "$KVSTORE" --server "${CLIENT[$i]}" "$@"; }
+# CLIENT_WRAP (netns.sh) runs clients where the nodes' addresses are.
+kv() { local i=$1; shift; ${CLIENT_WRAP:-} timeout 20 "$KVSTORE" --server "${CLIENT[$i]}" "$@"; }
 
 status_field() {
     # status_field NODE FIELD: a top-level field of the node's status JSON.
