@@ -32,7 +32,8 @@
  *   heartbeat-timeout  milliseconds, 10 to 600000 (default 100)
  *   snapshot-threshold log entries, 16 to 1000000000 (default 8192)
  *   log-level          debug, info, warning or error (default info)
- *   scheduler-plugin   path of a .so, empty for none (default empty)
+ *   scheduler-plugin   path of a .so, empty for none (default
+ *                      PKGLIBDIR/jacod-scheduler-spread.so, if installed)
  *   isolation-plugin   path of a .so, empty for none (default empty)
  *   audit-max-events   1 to 1000000000 (default 10000)
  *   audit-max-age      a duration: 30d, 12h, 90m, 45s or plain seconds,

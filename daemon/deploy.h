@@ -115,9 +115,9 @@ void jd_deploys_pack(const struct jd_deploys *d, msgpack_packer *pk);
 int jd_deploys_unpack(const msgpack_object *o, struct jd_deploys **out);
 
 /* ---- queries ---- */
-/* Array of maps {name, revision, services: [{name, replicas (count),
- * command, ports, hosts, replicas: [{ordinal, host, state, attempts,
- * failure, reason, pid, since_ms}]}]}; only deployment dep and its service
+/* Array of maps {name, revision, services: [{name, command, ports, hosts,
+ * replicas: [{ordinal, host, revision, state, attempts, failure, reason,
+ * pid, since_ms}]}]}; only deployment dep and its service
  * svc when they are not NULL. Returns false if dep or svc is not there
  * (nothing packed then). */
 bool jd_deploys_pack_status(const struct jd_deploys *d,

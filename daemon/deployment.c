@@ -140,6 +140,9 @@ const char *jd_check_env_key(const char *s)
     if (n == 0 || n >= JD_ENV_KEY_MAX || (s[0] >= '0' && s[0] <= '9')) {
         return bad;
     }
+    if (strncmp(s, "JACO_", 5) == 0) {
+        return "is reserved: jacod sets the JACO_ variables of a replica";
+    }
     for (i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||

@@ -420,7 +420,7 @@ static const char *hint_for(const char *code)
 
 /* Print an error reply, with hint (or the code's own if NULL), and exit
  * 1. */
-static void fail_reply_hint(struct reply *r, const char *hint)
+void jaco_fail_reply_hint(struct reply *r, const char *hint)
 {
     if (hint == NULL) {
         hint = hint_for(r->code);
@@ -445,7 +445,7 @@ static void fail_reply_hint(struct reply *r, const char *hint)
 
 void jaco_fail_reply(struct reply *r)
 {
-    fail_reply_hint(r, NULL);
+    jaco_fail_reply_hint(r, NULL);
 }
 
 /* ---- reading results ---- */
@@ -1559,7 +1559,7 @@ static int node_remove(int argc, char **argv)
     call("node.remove", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply_hint(&r, membership_hint(&r, name));
+        jaco_fail_reply_hint(&r, membership_hint(&r, name));
     }
     snprintf(text, sizeof text, "%s: removed%s", name,
              force ? " (forced)" : "");
@@ -1623,9 +1623,9 @@ static int raft_remove_peer(int argc, char **argv)
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
         if (strcmp(r.code, "not_found") == 0) {
-            fail_reply_hint(&r, "`jaco raft list-peers` shows the ids");
+            jaco_fail_reply_hint(&r, "`jaco raft list-peers` shows the ids");
         }
-        fail_reply_hint(&r, membership_hint(&r, peer));
+        jaco_fail_reply_hint(&r, membership_hint(&r, peer));
     }
     snprintf(text, sizeof text, "peer %llu: removed", id);
     print_ok_result(&r, text);
@@ -1677,7 +1677,7 @@ static int cluster_transfer_leader(int argc, char **argv)
     call("cluster.transfer_leader", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        fail_reply_hint(&r, membership_hint(&r, name));
+        jaco_fail_reply_hint(&r, membership_hint(&r, name));
     }
     snprintf(text, sizeof text, "leader: %s",
              r.result != NULL ? jaco_str_of(r.result, "leader") : name);

@@ -38,6 +38,8 @@ void jaco_call_on(int fd,
 void jaco_reply_free(struct reply *r);
 /* Print the reply's error (and a hint) and exit with EXIT_FAILED. */
 void jaco_fail_reply(struct reply *r);
+/* The same with hint instead of the code's own (NULL: the code's). */
+void jaco_fail_reply_hint(struct reply *r, const char *hint);
 
 void jaco_json_string(FILE *out, const char *p, size_t n);
 void jaco_print_json(FILE *out, const msgpack_object *o);

@@ -29,6 +29,15 @@ static const char status_usage[] =
     "  starting, running, failed, stopped) with its reason. -w follows the\n"
     "  changes until every replica is running or failed (exit 0 if all\n"
     "  run, 1 if any failed or --timeout passed).\n";
+/* An error reply of the deployment verbs: not_found is about
+ * deployments here, not nodes. */
+static void fail(struct reply *r)
+{
+    jaco_fail_reply_hint(r, strcmp(r->code, JD_CODE_NOT_FOUND) == 0
+                                ? "`jaco status` lists the deployments"
+                                : NULL);
+}
+
 static const char delete_usage[] =
     "usage: jaco delete DEPLOYMENT\n"
     "  stop every replica of a deployment and forget it.\n";
@@ -44,7 +53,8 @@ static int common_options(int *argc, char **argv, const char *usage)
             fputs(usage, stdout);
             return 0;
         }
-        if (strcmp(argv[k], "-o") == 0 && v != NULL) {
+        if ((strcmp(argv[k], "-o") == 0 || strcmp(argv[k], "--output") == 0) &&
+            v != NULL) {
             if (strcmp(v, "json") != 0 && strcmp(v, "table") != 0) {
                 fprintf(stderr, "jaco: -o %s: use table or json\n", v);
                 return EXIT_USAGE;
@@ -131,7 +141,7 @@ int jaco_apply_cmd(int argc, char **argv)
     close(fd);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
         jd_manifest_free(deps, n);
-        jaco_fail_reply(&r);
+        fail(&r);
     }
     if (jaco_json_output) {
         jaco_print_json(stdout, r.result);
@@ -179,7 +189,7 @@ int jaco_delete_cmd(int argc, char **argv)
     msgpack_sbuffer_destroy(&args);
     close(fd);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        jaco_fail_reply(&r);
+        fail(&r);
     }
     if (jaco_json_output) {
         printf("{\"deleted\":");
@@ -346,7 +356,7 @@ static void show(int fd,
     jaco_call_on(fd, "deploy.status", &args, &r);
     msgpack_sbuffer_destroy(&args);
     if (strcmp(r.code, JD_CODE_OK) != 0) {
-        jaco_fail_reply(&r);
+        fail(&r);
     }
     /* The table into memory first: to count, and to print only changes. */
     if ((mem = open_memstream(&text, &size)) == NULL) {

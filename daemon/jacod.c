@@ -328,8 +328,16 @@ static int load_plugins(char *err, size_t errlen)
         char why[512] = "";
         int rv = iso != NULL ? iso->self_test(isolation.state, why, sizeof why)
                              : JR_EINVAL;
-        (void)snprintf(isolation_detail, sizeof isolation_detail, "%s: %s",
-                       isolation.p->name, why[0] != '\0' ? why : "self-test");
+        size_t nl = strlen(isolation.p->name);
+        /* "PLUGIN: what it said": the plugin's text may name it already. */
+        if (strncmp(why, isolation.p->name, nl) == 0 && why[nl] == ':') {
+            (void)snprintf(isolation_detail, sizeof isolation_detail, "%s",
+                           why);
+        } else {
+            (void)snprintf(isolation_detail, sizeof isolation_detail, "%s: %s",
+                           isolation.p->name,
+                           why[0] != '\0' ? why : "self-test");
+        }
         if (rv == 0) {
             logf_(JR_LOG_INFO, "isolation plugin %s (%s): self-test ok%s%s",
                   isolation.p->name, isolation.path, why[0] ? ": " : "", why);

@@ -58,7 +58,8 @@ struct jacod_host {
     size_t (*nodes)(void *data, struct jacod_node_view *out, size_t max);
 };
 
-/* A replica running on this host, for the isolation plugin. */
+/* A replica running on this host, for the isolation plugin (not to grow:
+ * a later version adds a new function taking a new struct). */
 struct jacod_iso_port {
     uint16_t port;
     uint8_t proto; /* 6 tcp, 17 udp */
@@ -92,8 +93,9 @@ struct jacod_iso_ops {
     /* Added in 0.2: the replicas this host runs now, each with the ports
      * it may be reached on (jaco.yaml(5) ports); the next reconcile makes
      * the ruleset match. The array and what it points to are valid during
-     * the call only. jacod calls self_test, reconcile and set_replicas one
-     * at a time, from a thread of its pool. 0 or a negative JR_E* code. */
+     * the call only. jacod calls self_test (at start, on its main
+     * thread), then reconcile and set_replicas, one at a time, from a
+     * thread of its pool. 0 or a negative JR_E* code. */
     int (*set_replicas)(void *state,
                         const struct jacod_iso_replica *const *replicas,
                         size_t n);
@@ -125,7 +127,9 @@ enum jacod_replica_state {
     JACOD_REPLICA_STOPPED = 5,
 };
 
-/* One replica to place: what the plugin reads, and what it writes. */
+/* One replica to place: what the plugin reads, and what it writes. Not
+ * to grow: a later version passes a new struct through
+ * jacod_sched_input, whose size says which. */
 struct jacod_sched_replica {
     const char *deployment;
     const char *service;
@@ -183,9 +187,9 @@ struct jacod_sched_ops {
     /* Added in 0.2. Decide, for every replica of in, its place and
      * reason. 0 or a negative JR_E* code (then nothing changes). */
     int (*place)(void *state, const struct jacod_sched_input *in);
-    /* Start one replica. 0 with *handle (for the two calls below) and
-     * *pid set; or a negative JR_E* code with *failure (enum
-     * jacod_failure) and why (why_size bytes) saying what went wrong. */
+    /* Added in 0.2, as the two below. Start one replica. 0 with *handle (for
+     * the two calls below) and *pid set; or a negative JR_E* code with *failure
+     * (enum jacod_failure) and why (why_size bytes) saying what went wrong. */
     int (*replica_run)(void *state,
                        const struct jacod_replica_spec *spec,
                        uint64_t *handle,

@@ -777,7 +777,7 @@ static int apply_host(struct jd_state *s,
     }
     if (strcmp(r->isolation, iso) != 0 ||
         strcmp(r->isolation_detail, detail) != 0) {
-        audit(s, index, now, "node.isolation", who, node, "%s: %s", iso,
+        audit(s, index, now, "node.isolation", who, node, "%s (%s)", iso,
               detail);
     }
     if (strcmp(r->runtime, runtime) != 0) {

@@ -514,6 +514,16 @@ static void step(struct jd_supervisor *s, struct entry *e, int64_t now)
         predecessor_active(s, e)) {
         return;
     }
+    /* Placed here before this start's self-test failed: it would run
+     * unisolated. It waits for the leader to place it elsewhere. */
+    if (strcmp(s->isolation, "unavailable") == 0) {
+        if (e->state != JACOD_REPLICA_PENDING || e->reason[0] == '\0') {
+            set_state(e, JACOD_REPLICA_PENDING, "",
+                      "not started: the isolation self-test of %s failed",
+                      s->name);
+        }
+        return;
+    }
     start(s, e);
 }
 

@@ -9,7 +9,8 @@
 # replicas keep running on a host cut off from the quorum; a pinned replica
 # on a stopped host is pending (cannot satisfy host placement: n3
 # unreachable), an unpinned one moves, and after node remove --force the
-# pinned one says "n3 removed"; jaco delete stops the replicas.
+# pinned one says "n3 removed"; jaco delete stops the replicas; a host
+# restarted with a failed isolation self-test starts none of its replicas.
 . "$(dirname "$0")/lib.sh"
 
 SPREAD=$top_builddir/.libs/jacod-scheduler-spread.so
@@ -215,7 +216,19 @@ grep -q 'not_found' "$WORK/out" || fail "status of a deleted deployment: $(cat "
 printf 'deployments:\n  tail:\n    services:\n      s:\n        replicas: 2\n        command: [sleep, "1000"]\n' >"$WORK/tail.yaml"
 jaco 1 apply -f "$WORK/tail.yaml" >/dev/null || fail "apply tail"
 timeout 30 "$JACO" --socket "${SOCK[1]}" status -w --timeout 20s tail >/dev/null || fail "tail does not run"
-left=$(jaco 1 status tail | awk '$1 ~ /^tail\// {print $5}')
+# A host restarted with a failing isolation self-test starts nothing of
+# what was placed on it: the leader places it elsewhere.
+on1=""
+for k in 0 1; do [ "$(col tail/s/$k 2)" = n1 ] && on1=tail/s/$k; done
+[ -n "$on1" ] || fail "no tail replica on n1: $(jaco 1 status tail)"
+stop_node 1
+echo "isolation-plugin = $WORK/noiso.so" >>"$WORK/n1.conf"
+: >"$WORK/log1"
+start_jacod 1
+AT=2 wait_for 30 "$on1 leaves n1" bash -c \
+    "timeout 10 '$JACO' --socket ${SOCK[2]} status | awk '\$1 == \"$on1\" && \$2 == \"n2\" && / running\$/' | grep -q ."
+grep -q "replica $on1: started" "$WORK/log1" && fail "n1 started $on1 without isolation"
+left=$(AT=2 jaco 2 status tail | awk '$1 ~ /^tail\// {print $5}')
 [ "$(wc -w <<<"$left")" = 2 ] || fail "tail pids: $left"
 for i in 1 2 4; do stop_node "$i"; done
 for p in $left; do

@@ -140,6 +140,9 @@ START_TEST(refusals_name_file_line_and_field)
         {"        command: [x]\n        env:\n          1X: y\n",
          "jaco.yaml:7: deployments.web.services.api.env.1X: must be 1 to 63 "
          "of A-Z, a-z, 0-9 and '_', not starting with a digit"},
+        {"        command: [x]\n        env:\n          JACO_HOST: y\n",
+         "jaco.yaml:7: deployments.web.services.api.env.JACO_HOST: is "
+         "reserved: jacod sets the JACO_ variables of a replica"},
         {"        command: [x]\n        env: [a]\n",
          "jaco.yaml:6: deployments.web.services.api.env: expected a mapping, "
          "found a list"},
