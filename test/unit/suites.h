@@ -22,5 +22,6 @@ Suite *reconcile_suite(void);
 Suite *peers_suite(void);
 Suite *manifest_suite(void);
 Suite *deploy_suite(void);
+Suite *lincheck_suite(void);
 
 #endif
