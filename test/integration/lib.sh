@@ -169,7 +169,7 @@ JACO=${JACO:-$top_builddir/jaco}
 declare -A SOCK=()
 
 start_jacod() {
-    "$JACOD" --config "$WORK/n$1.conf" >>"$WORK/log$1" 2>&1 &
+    ${NSWRAP[$1]:-} "$JACOD" --config "$WORK/n$1.conf" >>"$WORK/log$1" 2>&1 &
     PID[$1]=$!
 }
 
