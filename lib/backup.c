@@ -159,8 +159,11 @@ static int meta_decode(const char *text,
     state = json_object_get(root, "state");
     src = json_object_get(root, "source");
     members = json_object_get(root, "members");
+    /* The cluster id goes into the restored node's identity file, which
+     * takes lowercase hex only. */
     if (!copy_str(root, "cluster_id", b->cluster_id, sizeof b->cluster_id) ||
         strlen(b->cluster_id) != JR__CLUSTER_ID_LEN ||
+        strspn(b->cluster_id, "0123456789abcdef") != JR__CLUSTER_ID_LEN ||
         !get_u64(root, "incarnation", &v) || v > UINT32_MAX ||
         !get_u64(root, "index", &b->index) || b->index == 0 ||
         !get_u64(root, "term", &b->term) ||

@@ -1,0 +1,7 @@
+#!/bin/bash
+# fuzz_backup.sh: `make check` replays the backup archive reader's corpus
+# (seeds and every past crash) through the fuzz target, without a fuzzer.
+set -euo pipefail
+top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../../build" && pwd)}
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+exec "$top_builddir/test/fuzz/replay_backup" "$top_srcdir/test/fuzz/corpus/backup"
