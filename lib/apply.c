@@ -423,7 +423,12 @@ static bool append_batch(struct jr_node *n)
     b->node = n;
     b->id = ++n->next_batch_id;
     b->req.data = b;
+    /* raft 0.15 hands the entries to our log before it sends them to the
+     * followers. The leader's own write is rarely the last one a commit
+     * waits for, the followers' are: wake the writer after the sends. */
+    jr__io_cork(n, true);
     rv = raft_apply(&n->raft, &b->req, bufs, count, batch_cb);
+    jr__io_cork(n, false);
     if (rv != 0) {
         int code = jr__err_from_raft(rv);
         char why[JR_ERRMSG_SIZE];

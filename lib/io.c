@@ -41,6 +41,13 @@ int jr__io_disk_error(struct jr_node *n)
     return held != 0 ? held : n->append_error;
 }
 
+void jr__io_cork(struct jr_node *n, bool cork)
+{
+    if (n->io_state != NULL && n->io_state->log != NULL) {
+        jr__logstore_cork(n->io_state->log, cork);
+    }
+}
+
 static int raft_code(int jr_code)
 {
     switch (jr_code) {

@@ -419,6 +419,9 @@ void jr__io_close(struct jr_node *n);
 /* JR_ENOSPACE or JR_EIO while the log cannot be written (a follower
  * holding its entries, or the last append failed); 0 otherwise. */
 int jr__io_disk_error(struct jr_node *n);
+/* Hold back (true) or release (false) the wake-up of the log's writer
+ * thread for the appends raft submits meanwhile (jr__logstore_cork). */
+void jr__io_cork(struct jr_node *n, bool cork);
 /* node.c: close raft now, or once the leader's appends are done; io.c
  * reports when the last one has completed. */
 void jr__close_raft(struct jr_node *n);

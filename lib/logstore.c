@@ -119,6 +119,8 @@ struct jr__logstore {
     bool closing;
     bool hold_loop;      /* the hold mode last set, so that an unchanged one
                             costs no lock on every append */
+    bool corked;         /* jr__logstore_cork: do not wake the writer yet */
+    bool kick_pending;   /* queued while corked: wake it at uncork */
     uint64_t loop_next;  /* index the next append must start at */
     uint64_t gen;        /* bumped whenever loop_next is set back */
     uint64_t last_index; /* durable last index, as last reported */
@@ -1302,13 +1304,33 @@ static void async_cb(uv_async_t *h)
     }
 }
 
+/* Wake the writer, after unlocking: woken under the lock, it would find the
+ * mutex still held and sleep again. */
+static void kick(struct jr__logstore *s)
+{
+    uv_cond_signal(&s->cond);
+}
+
 static void submit(struct jr__logstore *s, struct req *r)
 {
     r->gen = s->gen;
     uv_mutex_lock(&s->mutex);
     QUEUE_PUSH(&s->pending, &r->link);
-    uv_cond_signal(&s->cond);
     uv_mutex_unlock(&s->mutex);
+    if (s->corked) {
+        s->kick_pending = true;
+    } else {
+        kick(s);
+    }
+}
+
+void jr__logstore_cork(struct jr__logstore *s, bool cork)
+{
+    s->corked = cork;
+    if (!cork && s->kick_pending) {
+        s->kick_pending = false;
+        kick(s);
+    }
 }
 
 static struct req *req_new(enum req_type type,

@@ -76,6 +76,15 @@ int jr__logstore_append(struct jr__logstore *s,
                         jr__logstore_cb cb,
                         void *arg);
 
+/* Cork (true) or uncork (false) the store: while corked, requests are
+ * queued but the writer thread is not woken (a writer already awake may
+ * take them); uncorking wakes it if anything was queued. Waking a thread costs
+ * the waker a system call (on a VM, an interprocessor interrupt of several
+ * microseconds): a leader corks its store around raft_apply so that the
+ * AppendEntries to the followers, which are on the commit's critical path, go
+ * out before its own write, which is not. Loop thread. */
+void jr__logstore_cork(struct jr__logstore *s, bool cork);
+
 /* Delete the entries from index on (a conflicting suffix), ordered after
  * every append submitted before it and before every append submitted after.
  * Crash-safe: after a crash the log holds either the old or the truncated

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -572,6 +573,37 @@ START_TEST(empty_directory_loads_as_an_empty_log_from_index_1)
     ck_assert_uint_eq(n, 0);
     ck_assert_uint_eq(jr__logstore_last_index(store), 0);
     raft_free(entries);
+}
+END_TEST
+
+START_TEST(corked_appends_complete_in_order_once_uncorked)
+{
+    struct batch *b[3];
+    uint64_t next;
+    unsigned i;
+    reopen_verify(SEG_SIZE);
+    append_ok(1, 100, 1);
+    jr__logstore_cork(store, true);
+    next = model_next();
+    for (i = 0; i < 3; i++) {
+        b[i] = submit(next, 1 + i, 100, 1);
+        next += 1 + i;
+    }
+    /* Corked, the writer is not woken (if it is awake anyway, preparing
+     * the next segment, it may take them): the uncork must wake it. */
+    jr__logstore_cork(store, false);
+    for (i = 0; i < 3; i++) {
+        wait_done(&b[i]->d);
+    }
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_lt(b[i]->d.order, i < 2 ? b[i + 1]->d.order : INT_MAX);
+        ck_assert_int_eq(finish(b[i]), 0);
+    }
+    /* Uncorked with nothing queued, and appends after it, cost no wait. */
+    jr__logstore_cork(store, true);
+    jr__logstore_cork(store, false);
+    append_ok(2, 100, 1);
+    reopen_verify(SEG_SIZE);
 }
 END_TEST
 
@@ -1574,6 +1606,7 @@ Suite *logstore_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, empty_directory_loads_as_an_empty_log_from_index_1);
     tcase_add_test(tc, one_entry_round_trips);
+    tcase_add_test(tc, corked_appends_complete_in_order_once_uncorked);
     tcase_add_test(tc, many_entries_in_one_append_round_trip);
     tcase_add_test(tc, many_appends_round_trip_in_order);
     tcase_add_test(tc, entries_larger_than_a_segment_round_trip);
