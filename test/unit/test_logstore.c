@@ -55,7 +55,8 @@ static int fault_hook(void *data, const char *op, const char *file)
     if (strcmp(op, "sync") == 0 && strncmp(base, "seg-", 4) == 0) {
         faults.seg_syncs++;
         if (faults.gate_armed) {
-            faults.gate_armed = false;
+            faults.gate_armed = false; /* the test waits for this */
+            uv_cond_broadcast(&faults.cond);
             while (!faults.gate_open) {
                 uv_cond_wait(&faults.cond, &faults.mutex);
             }
@@ -743,17 +744,25 @@ START_TEST(group_commit_coalesces_1000_appends_into_few_fdatasyncs)
     barrier();
     syncs = fault_seg_syncs();
     /* The first append's fdatasync waits until all are submitted, as if
-     * the disk were slow: the 999 others queue up behind it. */
+     * the disk were slow: the 999 others queue up behind it. They are
+     * submitted once the writer is in that fdatasync: earlier, a writer
+     * still busy preparing the next segment could take all 1000 at once. */
     uv_mutex_lock(&faults.mutex);
     faults.gate_armed = true;
     faults.gate_open = false;
     uv_mutex_unlock(&faults.mutex);
-    for (i = 0; i < 1000; i++) {
+    b[0] = submit(2, 1, 100, 1);
+    uv_mutex_lock(&faults.mutex);
+    while (faults.gate_armed) {
+        uv_cond_wait(&faults.cond, &faults.mutex);
+    }
+    uv_mutex_unlock(&faults.mutex);
+    for (i = 1; i < 1000; i++) {
         b[i] = submit(2 + i, 1, 100, 1);
     }
     uv_mutex_lock(&faults.mutex);
     faults.gate_open = true;
-    uv_cond_signal(&faults.cond);
+    uv_cond_broadcast(&faults.cond);
     uv_mutex_unlock(&faults.mutex);
     for (i = 0; i < 1000; i++) {
         ck_assert_int_eq(finish(b[i]), 0);
