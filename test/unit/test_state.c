@@ -336,7 +336,9 @@ START_TEST(state_survives_a_restart_through_snapshots)
     {
         struct jr_status *st;
         ck_assert_int_eq(jr_node_status(S.node, &st), 0);
-        ck_assert_uint_gt(st->snapshot_index, 16); /* restored from one */
+        /* The restart restores from a snapshot (the next may still be
+         * being written, off the loop). */
+        ck_assert_uint_ge(st->snapshot_index, 16);
         jr_status_free(st);
     }
     node_down();
