@@ -334,12 +334,19 @@ START_TEST(state_survives_a_restart_through_snapshots)
     before = packed(true, NULL, &len);
     events = count_events(NULL);
     {
-        struct jr_status *st;
-        ck_assert_int_eq(jr_node_status(S.node, &st), 0);
-        /* The restart restores from a snapshot (the next may still be
-         * being written, off the loop). */
-        ck_assert_uint_ge(st->snapshot_index, 16);
-        jr_status_free(st);
+        /* Snapshots are written off the loop: wait for one, so that the
+         * restart restores from it. */
+        uint64_t snap = 0;
+        for (i = 0; i < 1000 && snap < 16; i++) {
+            struct jr_status *st;
+            ck_assert_int_eq(jr_node_status(S.node, &st), 0);
+            snap = st->snapshot_index;
+            jr_status_free(st);
+            if (snap < 16) {
+                usleep(10000);
+            }
+        }
+        ck_assert_uint_ge(snap, 16);
     }
     node_down();
     node_up(1000, 3600, false);
