@@ -67,6 +67,12 @@ step "clang-format" format_check
 
 step "man page lint" mandoc -T lint -W warning "$ROOT"/man/man*/*.[0-9]
 
+# Every fuzz target for 10 s with a fixed seed; a crash fails the step and
+# prints the input to keep. libFuzzer's runtime is in libclang-rt-dev, which
+# clang only recommends.
+ensure_packages clang libclang-rt-dev
+step "fuzzing (10 s a target)" env FUZZ_SECONDS=10 bash "$ROOT/test/fuzz/run.sh" --ci
+
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED: ${failed[*]}" >&2
     exit 1
