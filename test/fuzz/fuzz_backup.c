@@ -2,8 +2,8 @@
  * (jr_backup_verify, lib/backup.c: libarchive and zlib underneath), which
  * reads a tar.gz an operator brought from elsewhere before a restore.
  *
- * jr_backup_verify takes a path: each input is written to one temporary
- * file and verified as it is. Mutated deflate rarely inflates and the
+ * jr_backup_verify takes a path: each input is written to a file in memory
+ * and verified as it is. Mutated deflate rarely inflates and the
  * checksums stop a mutated backup.json short of acceptance, so two more
  * shapes reach further: an input that is not gzip is also verified
  * gzip-compressed here (mutations land in the tar headers and entries), and
@@ -17,11 +17,11 @@
  * fuzz-sources: lib */
 #include <archive.h>
 #include <archive_entry.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -30,50 +30,33 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The file every input is written to, removed at exit: in TMPDIR, else in
- * /dev/shm (three times the runs of a disk's /tmp: writing the file is not
- * what is being tested), else in /tmp. */
-static char path[4096];
-
-static void remove_file(void)
-{
-    (void)unlink(path);
-}
-
-static void file_init(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    int fd;
-    if (path[0] != '\0') {
-        return;
-    }
-    if (tmp == NULL || tmp[0] == '\0') {
-        tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    }
-    (void)snprintf(path, sizeof path, "%s/jaco-fuzz-backup.XXXXXX", tmp);
-    fd = mkstemp(path);
-    if (fd < 0 || close(fd) != 0 || atexit(remove_file) != 0) {
-        abort();
-    }
-}
+/* The file every input is written to: a memfd, which goes with the
+ * process however it ends (a crash too), named by its /proc/self/fd path. */
+static char path[64];
+static int file_fd = -1;
 
 static void file_write(const void *buf, size_t len)
 {
     const char *p = buf;
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd < 0) {
+    off_t at = 0;
+    if (file_fd < 0) {
+        file_fd = memfd_create("jaco-fuzz-backup", MFD_CLOEXEC);
+        if (file_fd < 0) {
+            abort();
+        }
+        (void)snprintf(path, sizeof path, "/proc/self/fd/%d", file_fd);
+    }
+    if (ftruncate(file_fd, 0) != 0) {
         abort();
     }
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = pwrite(file_fd, p, len, at);
         if (n <= 0) {
             abort();
         }
         p += n;
+        at += n;
         len -= (size_t)n;
-    }
-    if (close(fd) != 0) {
-        abort();
     }
 }
 
@@ -244,7 +227,6 @@ static void verify_assembled(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    file_init();
     file_write(data, size);
     verify(UINT64_MAX);
     if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) {

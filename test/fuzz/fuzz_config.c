@@ -1,67 +1,50 @@
 /* fuzz_config.c: libFuzzer target for jacod's config file parser
  * (daemon/config.c), which reads the file an operator wrote: each input is
- * written to one temporary file and parsed as `jacod --config FILE` would
+ * written to a file in memory and parsed as `jacod --config FILE` would
  * parse it. A refusal is one terminated line that names the file and a line
  * of it, or is one of jd_config_check's messages about settings taken
  * together; what parses passes jd_config_check and keeps every value in
  * its documented range.
  * fuzz-sources: daemon/config.c */
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../../daemon/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The file every input is written to, removed at exit: in TMPDIR, else in
- * /dev/shm (three times the runs of a disk's /tmp: writing the file is not
- * what is being tested), else in /tmp. */
-static char path[4096];
-
-static void remove_file(void)
-{
-    (void)unlink(path);
-}
-
-static void file_init(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    int fd;
-    if (path[0] != '\0') {
-        return;
-    }
-    if (tmp == NULL || tmp[0] == '\0') {
-        tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    }
-    (void)snprintf(path, sizeof path, "%s/jaco-fuzz-config.XXXXXX", tmp);
-    fd = mkstemp(path);
-    if (fd < 0 || close(fd) != 0 || atexit(remove_file) != 0) {
-        abort();
-    }
-}
+/* The file every input is written to: a memfd, which goes with the
+ * process however it ends (a crash too), named by its /proc/self/fd path. */
+static char path[64];
+static int file_fd = -1;
 
 static void file_write(const void *buf, size_t len)
 {
     const char *p = buf;
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd < 0) {
+    off_t at = 0;
+    if (file_fd < 0) {
+        file_fd = memfd_create("jaco-fuzz-config", MFD_CLOEXEC);
+        if (file_fd < 0) {
+            abort();
+        }
+        (void)snprintf(path, sizeof path, "/proc/self/fd/%d", file_fd);
+    }
+    if (ftruncate(file_fd, 0) != 0) {
         abort();
     }
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = pwrite(file_fd, p, len, at);
         if (n <= 0) {
             abort();
         }
         p += n;
+        at += n;
         len -= (size_t)n;
-    }
-    if (close(fd) != 0) {
-        abort();
     }
 }
 
@@ -163,7 +146,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512];
     size_t len;
     int rv;
-    file_init();
     file_write(data, size);
     memset(err, 0, sizeof err);
     /* getopt_long keeps its place between calls: start it afresh. */
