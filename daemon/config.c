@@ -166,6 +166,7 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
+    char *p;
     if (err == NULL || errlen == 0) {
         return;
     }
@@ -174,6 +175,13 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
      * line come first. */
     (void)vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    /* Values quoted in it come from the file as they are: one line, and
+     * no terminal control bytes. */
+    for (p = err; *p != '\0'; p++) {
+        if ((unsigned char)*p < ' ' || *p == 0x7f) {
+            *p = '?';
+        }
+    }
 }
 
 /* ---- values ---- */

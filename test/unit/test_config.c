@@ -432,6 +432,8 @@ START_TEST(unknown_key_is_named_with_its_line)
     /* Command-line-only flags are not keys. */
     expect_file_error("config = /x\n", 1, "unknown key \"config\"");
     expect_file_error("Name = x\n", 1, "unknown key \"Name\"");
+    /* Bytes of the file that would move a terminal come back as '?'. */
+    expect_file_error("na\033[2Jme = x\n", 1, "unknown key \"na?[2Jme\"");
 }
 END_TEST
 
