@@ -568,7 +568,10 @@ static int set_add(struct search *s, uint32_t r, uint32_t *undo)
             s->prefix++;
             m++;
         }
-        memmove(s->extra, s->extra + m, (s->n_extra - m) * sizeof(uint32_t));
+        if (s->n_extra > m) { /* extra may still be NULL */
+            memmove(s->extra, s->extra + m,
+                    (s->n_extra - m) * sizeof(uint32_t));
+        }
         s->n_extra -= m;
         *undo = m;
         return 0;
@@ -597,7 +600,9 @@ static void set_remove(struct search *s, uint32_t r, uint32_t undo)
     uint32_t i;
     if (undo != NOT_ABSORBED) {
         /* The room is there: the extras were this many before. */
-        memmove(s->extra + undo, s->extra, s->n_extra * sizeof(uint32_t));
+        if (s->n_extra > 0) {
+            memmove(s->extra + undo, s->extra, s->n_extra * sizeof(uint32_t));
+        }
         for (i = 0; i < undo; i++) {
             s->extra[i] = r + 1 + i;
         }
