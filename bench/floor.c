@@ -1,6 +1,9 @@
 /* floor.c: measures the physical floor under a replicated write: 4 KiB
  * pwrite+fdatasync latency in a directory, and the loopback TCP round trip
- * of a 100-byte message, and prints them as one JSON line. */
+ * of a 100-byte message, and prints them as one JSON line. With
+ * --bandwidth MIB it measures instead the two bandwidths that bound a
+ * snapshot install: a sequential write of MIB MiB followed by fdatasync
+ * (like dd conv=fdatasync) and one loopback TCP stream. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +24,7 @@
 #define BLOCK 4096
 #define MSG 100
 #define FILE_BLOCKS 4096u
+#define CHUNK (1024 * 1024) /* write and send size of --bandwidth */
 
 static void die(const char *what)
 {
@@ -153,16 +157,147 @@ static void rtt(unsigned n, uint64_t *lat)
     close(lfd);
 }
 
+/* Sequential 1 MiB writes of mib MiB into a new file in dir, then one
+ * fdatasync; returns the elapsed ns, the sync included. The data is
+ * pseudo-random so that no layer below can compress it. */
+static uint64_t seq_write(const char *dir, unsigned mib)
+{
+    char path[4096];
+    char *buf = malloc(CHUNK);
+    uint64_t t0, x = 0x9e3779b97f4a7c15ULL;
+    unsigned i, j;
+    int fd;
+    if (buf == NULL) {
+        die("malloc");
+    }
+    for (j = 0; j + sizeof x <= CHUNK; j += sizeof x) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        memcpy(buf + j, &x, sizeof x);
+    }
+    snprintf(path, sizeof path, "%s/seqwrite.XXXXXX", dir);
+    fd = mkstemp(path);
+    if (fd < 0) {
+        die(path);
+    }
+    unlink(path);
+    t0 = now_ns();
+    for (i = 0; i < mib; i++) {
+        buf[0] = (char)i; /* no two chunks alike */
+        if (write_full(fd, buf, CHUNK) != 0) {
+            die("write");
+        }
+    }
+    if (fdatasync(fd) != 0) {
+        die("fdatasync");
+    }
+    t0 = now_ns() - t0;
+    close(fd);
+    free(buf);
+    return t0;
+}
+
+struct sink {
+    int lfd;
+    uint64_t bytes; /* to receive */
+    uint64_t done_ns;
+};
+
+/* The receiving side of the stream: reads until it has all the bytes. */
+static void *sink_main(void *arg)
+{
+    struct sink *s = arg;
+    char *buf = malloc(CHUNK);
+    uint64_t got = 0;
+    int fd = accept(s->lfd, NULL, NULL);
+    if (fd < 0 || buf == NULL) {
+        die("accept");
+    }
+    while (got < s->bytes) {
+        ssize_t r = read(fd, buf, CHUNK);
+        if (r <= 0) {
+            die("stream read");
+        }
+        got += (uint64_t)r;
+    }
+    s->done_ns = now_ns();
+    close(fd);
+    free(buf);
+    return NULL;
+}
+
+/* One loopback TCP stream of mib MiB between two threads, in 1 MiB
+ * writes; returns the ns from the first write to the last byte read. */
+static uint64_t stream(unsigned mib)
+{
+    struct sockaddr_in sa;
+    socklen_t salen = sizeof sa;
+    struct sink s = {-1, (uint64_t)mib * CHUNK, 0};
+    pthread_t th;
+    char *buf = malloc(CHUNK);
+    uint64_t t0;
+    unsigned i;
+    int fd;
+    if (buf == NULL) {
+        die("malloc");
+    }
+    memset(buf, 's', CHUNK);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (s.lfd < 0 || bind(s.lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(s.lfd, 1) != 0 ||
+        getsockname(s.lfd, (struct sockaddr *)&sa, &salen) != 0) {
+        die("listen");
+    }
+    if (pthread_create(&th, NULL, sink_main, &s) != 0) {
+        die("pthread_create");
+    }
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        die("connect");
+    }
+    t0 = now_ns();
+    for (i = 0; i < mib; i++) {
+        if (write_full(fd, buf, CHUNK) != 0) {
+            die("stream write");
+        }
+    }
+    pthread_join(th, NULL);
+    close(fd);
+    close(s.lfd);
+    free(buf);
+    return s.done_ns - t0;
+}
+
+/* --bandwidth: both bandwidths as one JSON line, in MiB/s. The stream
+ * sends 4 times as much as the disk writes (at least 1 GiB) so that its
+ * start-up does not count. */
+static int bandwidth(const char *dir, unsigned mib)
+{
+    unsigned net_mib = mib * 4 > 1024 ? mib * 4 : 1024;
+    uint64_t disk_ns = seq_write(dir, mib);
+    uint64_t net_ns = stream(net_mib);
+    printf(
+        "{\"seq_write_mib\":%u,\"seq_write_mib_per_s\":%.1f,"
+        "\"loopback_mib\":%u,\"loopback_mib_per_s\":%.1f}\n",
+        mib, mib / (disk_ns / 1e9), net_mib, net_mib / (net_ns / 1e9));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
         {"syncs", required_argument, NULL, 's'},
         {"round-trips", required_argument, NULL, 'r'},
+        {"bandwidth", required_argument, NULL, 'b'},
         {NULL, 0, NULL, 0},
     };
     const char *dir = ".";
-    unsigned n_sync = 2000, n_rtt = 20000;
+    unsigned n_sync = 2000, n_rtt = 20000, bw_mib = 0;
     uint64_t *dl, *rl, elapsed;
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -170,12 +305,17 @@ int main(int argc, char **argv)
             case 'd': dir = optarg; break;
             case 's': n_sync = (unsigned)strtoul(optarg, NULL, 10); break;
             case 'r': n_rtt = (unsigned)strtoul(optarg, NULL, 10); break;
+            case 'b': bw_mib = (unsigned)strtoul(optarg, NULL, 10); break;
             default:
                 fprintf(stderr,
                         "usage: bench_floor [--dir DIR] [--syncs N] "
-                        "[--round-trips N]\n");
+                        "[--round-trips N]\n"
+                        "       bench_floor [--dir DIR] --bandwidth MIB\n");
                 return 2;
         }
+    }
+    if (bw_mib > 0) {
+        return bandwidth(dir, bw_mib);
     }
     if (n_sync == 0 || n_rtt == 0) {
         return 2;

@@ -20,8 +20,31 @@
 #   (d) a 3-member etcd, if installed (BENCH_ETCD=1 installs Debian's
 #       etcd-server; BENCH_ETCD=0 skips it), driven by bench/etcd_load;
 #   (e) the RSS of kvstore nodes holding 1,000,000 100-byte keys (skipped
-#       when BENCH_RSS=0);
-# then prints one table. Run from the build directory, or set BUILD_DIR.
+#       when BENCH_RSS=0), against their state's size (keys x (key +
+#       value) bytes, computed);
+#   (f) write availability on a 3-node kvstore cluster, 1 writer (kvload,
+#       1 in flight) through a follower: the leader killed -9
+#       BENCH_FAILOVER_REPEATS times (default 5; BENCH_FAILOVER=0 skips
+#       it): from the kill to the first successful write sent after it;
+#       then the leader stopped with SIGTERM (it hands leadership over
+#       first) as many times (BENCH_GRACEFUL=0 skips it): the longest gap
+#       between successful writes and the leadership_lost answers; the
+#       election timeout is BENCH_ELECTION_MS (default 1000, the
+#       library's); the node is restarted and caught up after each round;
+#   (g) a wiped follower catching up BENCH_CATCHUP_MB MiB (default 1024)
+#       of incompressible 32 KiB values through a snapshot install: the
+#       time from its restart on an empty data directory (with the flags
+#       it had, as t_wiped_follower.sh does) until it has applied the
+#       leader's index, its peak RSS, and the two bandwidths that bound
+#       it (bench_floor --bandwidth: 256 MiB written + fdatasync, one
+#       loopback TCP stream); small writes after the load make the
+#       leader's last snapshot hold all of it; BENCH_CATCHUP=0 skips it,
+#       and it is skipped when the disk has less than 10 times the state
+#       free (BENCH_CATCHUP_FLAGS: more `kvstore serve` flags for its
+#       cluster, such as --verbose);
+# then prints one table, and each goal of issue 9 ("Performance push")
+# with its figure and PASS or MISS. Run from the build directory, or set
+# BUILD_DIR.
 # Entry counts can be scaled with BENCH_SCALE (a percentage, default 100).
 # Every bench_raw, bench_lib and kvstore process is watched: one that exits
 # with an error or a signal, needs SIGKILL to stop, or logs anything but
@@ -369,31 +392,46 @@ fi
 # ---------------------------------------------------------------- (c)
 KV_PIDS=()
 KV_CLIENT=()
+KV_PEER=()
+KV_CLUSTER=""
+KV_ARGS=()
 KV_DIR=""
 # kv_start NAME [serve flags...]: a fresh 3-node kvstore cluster; sets
-# KV_PIDS, KV_CLIENT[1..3], KV_DIR.
+# KV_PIDS, KV_CLIENT[1..3], KV_DIR (and, for kv_node_start, KV_PEER,
+# KV_CLUSTER and KV_ARGS).
 kv_start() {
-    local name=$1 i cluster="" peer=()
+    local name=$1 i
     shift
     KV_DIR=$WORK/$name
     mkdir -p "$KV_DIR"
     KV_PIDS=()
+    KV_CLUSTER=""
+    KV_ARGS=("$@")
     for i in 1 2 3; do
         pick_port
-        peer[i]=$PORT
+        KV_PEER[i]=$PORT
         pick_port
         KV_CLIENT[i]=$PORT
-        cluster+="${cluster:+,}$i=127.0.0.1:${peer[i]}"
+        KV_CLUSTER+="${KV_CLUSTER:+,}$i=127.0.0.1:${KV_PEER[i]}"
     done
     for i in 1 2 3; do
-        "$KVSTORE" serve --id "$i" --address "127.0.0.1:${peer[i]}" \
-            --client "127.0.0.1:${KV_CLIENT[i]}" --data-dir "$KV_DIR/n$i" \
-            --initial-cluster "$cluster" --secret-file "$WORK/secret" "$@" \
-            >"$KV_DIR/log$i" 2>&1 &
-        KV_PIDS+=($!)
-        PIDS+=($!)
-        PID_WHAT[$!]="kvstore node $i ($name: kvstore serve $*)"
+        : >"$KV_DIR/log$i"
+        kv_node_start "$i"
     done
+}
+
+# kv_node_start I: start node I of the kv_start cluster, again after a
+# kill or a stop (with the same flags, as t_wiped_follower.sh restarts
+# its wiped node); its log goes on in the same file, and it is watched.
+kv_node_start() {
+    local i=$1
+    "$KVSTORE" serve --id "$i" --address "127.0.0.1:${KV_PEER[i]}" \
+        --client "127.0.0.1:${KV_CLIENT[i]}" --data-dir "$KV_DIR/n$i" \
+        --initial-cluster "$KV_CLUSTER" --secret-file "$WORK/secret" \
+        ${KV_ARGS[@]+"${KV_ARGS[@]}"} >>"$KV_DIR/log$i" 2>&1 &
+    KV_PIDS[i - 1]=$!
+    PIDS+=($!)
+    PID_WHAT[$!]="kvstore node $i ($(basename "$KV_DIR"): kvstore serve${KV_ARGS[*]+ ${KV_ARGS[*]}})"
 }
 
 # kv_stop: stop the cluster of kv_start, check its logs, remove its data.
@@ -405,11 +443,13 @@ kv_stop() {
 }
 
 kv_status() {
-    "$KVSTORE" --server "127.0.0.1:${KV_CLIENT[$1]}" status --json \
-        2>/dev/null || true
+    timeout 30 "$KVSTORE" --server "127.0.0.1:${KV_CLIENT[$1]}" status \
+        --json 2>/dev/null || true
 }
 
-# kv_leader: wait until the cluster has a healthy leader; sets KV_LEADER.
+# kv_leader [try]: wait until the cluster has a healthy leader; sets
+# KV_LEADER. With "try", returns non-zero after 30 s without one instead
+# of ending the benchmark.
 kv_leader() {
     local deadline=$((SECONDS + 30)) i st id
     for ((;;)); do
@@ -418,10 +458,11 @@ kv_leader() {
             id=$(jget "$st" leader_id)
             if [[ $id =~ ^[1-3]$ && $st == *'"health":"ok"'* ]]; then
                 KV_LEADER=$id
-                return
+                return 0
             fi
         done
         if ((SECONDS > deadline)); then
+            [[ ${1:-} == try ]] && return 1
             show_logs "$KV_DIR"/log*
             die "kvstore: no leader after 30 s"
         fi
@@ -568,6 +609,20 @@ RSS_LINE="RSS: skipped (BENCH_RSS=0)"
 rss_kb() {
     sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"
 }
+# state_bytes N VALUE_BYTES: the payload of a store of kvload's keys
+# <p>0..<p>N-1 (a one-letter prefix) and their values: keys x (key +
+# value) bytes, computed (kvstore does not report its state's size).
+state_bytes() {
+    awk -v n="$1" -v v="$2" 'BEGIN {
+        s = 0
+        for (d = 1; 10 ^ (d - 1) <= n - 1 || d == 1; d++) {
+            lo = d == 1 ? 0 : 10 ^ (d - 1); hi = 10 ^ d
+            if (hi > n) hi = n
+            if (hi > lo) s += (hi - lo) * (1 + d)
+        }
+        printf "%.0f", s + n * v }'
+}
+RSS_STATE=""
 if [[ $BENCH_RSS != 0 ]]; then
     echo "(e) RSS with $RSS_KEYS keys of 100 bytes"
     t0=$SECONDS
@@ -589,12 +644,343 @@ if [[ $BENCH_RSS != 0 ]]; then
     done
     RSS_L=$(rss_kb "${KV_PIDS[KV_LEADER - 1]}")
     RSS_F=$(rss_kb "${KV_PIDS[FOLLOWER - 1]}")
+    RSS_STATE=$(state_bytes "$RSS_KEYS" 100)
     RSS_LINE="RSS with $RSS_KEYS keys of 100 bytes: leader\
  $((RSS_L / 1024)) MiB, follower $((RSS_F / 1024)) MiB\
  ($((RSS_F * 1024 / RSS_KEYS)) bytes/key on the follower;\
+ state $(awk -v s="$RSS_STATE" 'BEGIN { printf "%.1f", s / 1048576 }') MiB\
+ = keys x (key + value) bytes, computed;\
  load took $((SECONDS - t0)) s)"
     echo "  $RSS_LINE"
     kv_stop
+fi
+
+# ---------------------------------------------------------------- (f)
+# forget_pid PID: a process this script has reaped itself leaves the lists
+# that stop_pids and cleanup go through.
+forget_pid() {
+    local p keep=()
+    unset "PID_WHAT[$1]"
+    for p in ${PIDS[@]+"${PIDS[@]}"}; do
+        [[ $p == "$1" ]] || keep+=("$p")
+    done
+    PIDS=(${keep[@]+"${keep[@]}"})
+}
+
+# kv_reap I kill|term: wait for node I, which was sent SIGKILL or SIGTERM,
+# to end. A SIGKILL death is expected; after SIGTERM anything but exit 0
+# within 10 s (a hang is ended with SIGKILL) is a problem.
+kv_reap() {
+    local i=$1 p=${KV_PIDS[$1 - 1]} n rc=0 what
+    what=${PID_WHAT[$p]:-kvstore node $i}
+    for ((n = 0; n < 100; n++)); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$p" 2>/dev/null; then
+        note "$what (pid $p): still running 10 s after SIGTERM: hang at" \
+            "stop, killed with SIGKILL"
+        kill -KILL "$p" 2>/dev/null || true
+    fi
+    wait "$p" 2>/dev/null || rc=$?
+    if [[ $2 == kill && $rc != 137 ]]; then
+        note "$what (pid $p): sent SIGKILL, but ended with status $rc"
+    elif [[ $2 == term && $rc != 0 ]]; then
+        note "$what (pid $p): exited with status $rc after SIGTERM"
+    fi
+    forget_pid "$p"
+}
+
+# kv_wait_applied I INDEX SECONDS: wait until node I has applied INDEX;
+# returns non-zero if it has not within SECONDS.
+kv_wait_applied() {
+    local deadline=$((SECONDS + $3)) a
+    for ((;;)); do
+        a=$(jget "$(kv_status "$1")" applied_index)
+        [[ $a =~ ^[0-9]+$ ]] && ((a >= $2)) && return 0
+        ((SECONDS > deadline)) && return 1
+        sleep 0.1
+    done
+}
+
+# kv_caught_up [try]: every node has applied what the leader has
+# committed; with "try", returns non-zero (after saying why) instead of
+# ending the benchmark.
+kv_caught_up() {
+    local commit i
+    kv_leader "${1:-}" || {
+        echo "  kvstore: no leader after 30 s"
+        return 1
+    }
+    commit=$(jget "$(kv_status "$KV_LEADER")" commit_index)
+    for i in 1 2 3; do
+        if ! kv_wait_applied "$i" "$commit" 60; then
+            if [[ ${1:-} == try ]]; then
+                echo "  kvstore node $i did not apply index $commit in 60 s"
+                return 1
+            fi
+            show_logs "$KV_DIR"/log*
+            die "kvstore node $i did not apply index $commit in 60 s"
+        fi
+    done
+}
+
+BENCH_FAILOVER=${BENCH_FAILOVER:-1}
+BENCH_GRACEFUL=${BENCH_GRACEFUL:-1}
+FO_REPEATS=${BENCH_FAILOVER_REPEATS:-5}
+FO_ELECTION_MS=${BENCH_ELECTION_MS:-1000}
+FAILOVER=$WORK/failover
+: >"$FAILOVER"
+# fo_round KIND ROUND: one write-availability round: 1 writer (1 in
+# flight) through a follower while kvload, 1 s into the load, sends the
+# leader SIGKILL (KIND kill) or SIGTERM (KIND term: it hands leadership
+# over before it goes); then the node is restarted and caught up. Adds a
+# line to FAILOVER: kind|round|first ok after the signal (ms)|longest gap
+# between two successful writes (ms)|the gap spanning the signal|
+# leadership_lost|no_leader|other errors|ok.
+fo_round() {
+    local kind=$1 r=$2 l f sig secs json rc=0 out
+    kv_caught_up try || return 1
+    l=$KV_LEADER
+    f=$((l % 3 + 1))
+    if [[ $kind == kill ]]; then
+        sig=9
+        # 6 election timeouts after the signal to see a write again.
+        secs=$((1 + (6 * FO_ELECTION_MS + 999) / 1000))
+    else
+        sig=15
+        secs=3
+    fi
+    out=$KV_DIR/kvload-$kind$r.err
+    json=$("$KVLOAD" --servers "127.0.0.1:${KV_CLIENT[f]}" --inflight 1 \
+        --seconds "$secs" --value-size 100 --prefix "$kind$r." \
+        --kill-pid "${KV_PIDS[l - 1]}" --kill-signal "$sig" \
+        --kill-after-ms 1000 --json 2>"$out") || rc=$?
+    kv_reap "$l" "$kind"
+    # 3: some writes failed, which is expected around the signal.
+    if [[ $rc != 0 && $rc != 3 ]] ||
+        [[ $(jget "$json" kill_after_ms) == NA ]]; then
+        note "kvload through node $f while node $l got signal $sig" \
+            "(round $r) ended with status $rc: $(tail -n 2 "$out" |
+            tr '\n' ' ')"
+        json=""
+    fi
+    printf '%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$kind" "$r" \
+        "$(jget "$json" first_ok_after_kill_ms)" \
+        "$(jget "$json" longest_gap_ms)" "$(jget "$json" kill_gap_ms)" \
+        "$(jget "$json" errors_leadership_lost)" \
+        "$(jget "$json" errors_no_leader)" "$(jget "$json" errors_other)" \
+        "$(jget "$json" ok)" >>"$FAILOVER"
+    printf '  %-5s %s: leader %s, writes through %s: %s\n' "$kind" "$r" \
+        "$l" "$f" "${json:-no result}"
+    kv_node_start "$l"
+}
+
+if [[ $BENCH_FAILOVER != 0 || $BENCH_GRACEFUL != 0 ]]; then
+    echo "(f) write availability: the kvstore leader killed -9 / stopped," \
+        "1 writer through a follower, $FO_REPEATS rounds each," \
+        "election timeout $FO_ELECTION_MS ms"
+    kv_start kvfail --election-timeout "$FO_ELECTION_MS"
+    kv_leader
+    "$KVLOAD" --servers "127.0.0.1:${KV_CLIENT[1]},127.0.0.1:${KV_CLIENT[2]},127.0.0.1:${KV_CLIENT[3]}" \
+        --inflight 16 --count 300 --prefix w --json >/dev/null
+    for kind in kill term; do
+        [[ $kind == kill && $BENCH_FAILOVER == 0 ]] && continue
+        [[ $kind == term && $BENCH_GRACEFUL == 0 ]] && continue
+        for ((round = 1; round <= FO_REPEATS; round++)); do
+            if ! fo_round "$kind" "$round"; then
+                note "write availability: the cluster did not recover" \
+                    "before $kind round $round; its logs are kept"
+                keep_logs kvfail "$KV_DIR"/log*
+                break 2
+            fi
+        done
+    done
+    # The last node restarted must be up (its SIGTERM handler installed)
+    # before the cluster is stopped.
+    kv_caught_up try || note "write availability: the cluster did not" \
+        "recover after the last round"
+    kv_stop
+fi
+
+# ---------------------------------------------------------------- (g)
+BENCH_CATCHUP=${BENCH_CATCHUP:-1}
+CATCHUP_MB=${BENCH_CATCHUP_MB:-1024}
+CATCHUP_VALUE=32768
+CATCHUP_LINE=""
+BW_JSON=""
+CU_MIBS=""
+
+# cu_load PREFIX START COUNT VALUE_BYTES CHUNK: put keys PREFIX<START> to
+# PREFIX<START+COUNT-1> (random values with --random-values: the same
+# value for the same key every time) through the leader, CHUNK keys per
+# kvload run; a run that got errors (a leader change under the load) is
+# run again, up to 5 times: a put of the same key and value is harmless
+# if it had been applied. Adds the re-runs to CU_RETRIES; returns
+# non-zero (after saying why) if a chunk never went through.
+cu_load() {
+    local prefix=$1 from=$2 end=$(($2 + $3)) size=$4 chunk=$5 n try rc
+    local out=$KV_DIR/kvload-$1.err
+    while ((from < end)); do
+        n=$((end - from < chunk ? end - from : chunk))
+        for ((try = 0; ; try++)); do
+            if ((try == 6)); then
+                echo "  catch-up: keys $prefix$from.. still failed after 5" \
+                    "re-runs: $(tail -n 1 "$out")"
+                return 1
+            fi
+            kv_leader try || continue
+            rc=0
+            "$KVLOAD" --servers "127.0.0.1:${KV_CLIENT[KV_LEADER]}" \
+                --inflight 32 --count "$n" --start "$from" \
+                --value-size "$size" --random-values --prefix "$prefix" \
+                --json >"$out.json" 2>"$out" || rc=$?
+            ((rc == 0)) && break
+            CU_RETRIES=$((CU_RETRIES + 1))
+            sleep 0.5
+        done
+        from=$((from + n))
+    done
+}
+
+# catchup_bench: the (g) measurement on a fresh cluster; sets
+# CATCHUP_LINE and CU_*; returns non-zero (after saying why) if it could
+# not be made.
+catchup_bench() {
+    local t0 load_end fill snap deadline target log_from ts te vpid a st
+    CU_N=$((CATCHUP_MB * 1048576 / CATCHUP_VALUE))
+    # Snapshots at the library's default (8192 entries, 2048 kept), or
+    # four in the load for a smaller one.
+    CU_THRESHOLD=$((CU_N / 4 < 8192 ? CU_N / 4 : 8192))
+    CU_THRESHOLD=$((CU_THRESHOLD < 16 ? 16 : CU_THRESHOLD))
+    CU_TRAILING=$((CU_THRESHOLD / 4))
+    CU_STATE=$(state_bytes "$CU_N" "$CATCHUP_VALUE")
+    CU_RETRIES=0
+    t0=$SECONDS
+    kv_start kvcatch --snapshot-threshold "$CU_THRESHOLD" \
+        --snapshot-trailing "$CU_TRAILING" ${BENCH_CATCHUP_FLAGS:-}
+    cu_load c 0 "$CU_N" "$CATCHUP_VALUE" 1024 || return 1
+    echo "  load: $CU_N values of $CATCHUP_VALUE bytes in $((SECONDS - t0))" \
+        "s ($CU_RETRIES chunk(s) of 1024 re-sent after errors)"
+    kv_caught_up try || return 1
+    # Small writes (1-byte values of keys z0, z1...) until the leader has
+    # a snapshot of the whole load: the wiped node then gets nearly all of
+    # the state through the install, not from the log.
+    load_end=$(jget "$(kv_status "$KV_LEADER")" applied_index)
+    CU_FILL=0
+    fill=$((CU_THRESHOLD / 8 < 1024 ? CU_THRESHOLD / 8 : 1024))
+    fill=$((fill < 8 ? 8 : fill))
+    deadline=$((SECONDS + 300))
+    for ((;;)); do
+        kv_leader try || return 1
+        st=$(kv_status "$KV_LEADER")
+        snap=$(jget "$st" snapshot_index)
+        a=$(jget "$st" applied_index)
+        if ! [[ $snap =~ ^[0-9]+$ && $a =~ ^[0-9]+$ ]]; then
+            sleep 0.3
+            continue
+        fi
+        ((snap >= load_end)) && break
+        if ((SECONDS > deadline)); then
+            echo "  catch-up: no snapshot of the state in 300 s"
+            return 1
+        fi
+        # Past the threshold, a snapshot is on its way: wait for it.
+        if ((a - snap < CU_THRESHOLD)); then
+            cu_load z "$CU_FILL" "$fill" 1 "$fill" || return 1
+            CU_FILL=$((CU_FILL + fill))
+        fi
+        sleep 0.3
+    done
+    kv_caught_up try || return 1
+    CU_STATE=$((CU_STATE + $(state_bytes "$CU_FILL" 1)))
+    CU_LEADER=$KV_LEADER
+    CU_RSS_L=$(rss_kb "${KV_PIDS[CU_LEADER - 1]}")
+    V=$((CU_LEADER % 3 + 1))
+    kill -TERM "${KV_PIDS[V - 1]}"
+    kv_reap "$V" term
+    rm -rf "$KV_DIR/n$V"
+    target=$(jget "$(kv_status "$CU_LEADER")" applied_index)
+    echo "  leader node $CU_LEADER at index $target (snapshot at $snap);" \
+        "node $V stopped and wiped"
+    log_from=$(($(wc -l <"$KV_DIR/log$V") + 1))
+    ts=$EPOCHREALTIME
+    kv_node_start "$V"
+    vpid=${KV_PIDS[V - 1]}
+    deadline=$((SECONDS + 600))
+    for ((;;)); do
+        a=$(jget "$(kv_status "$V")" applied_index)
+        [[ $a =~ ^[0-9]+$ ]] && ((a >= target)) && break
+        if ! kill -0 "$vpid" 2>/dev/null; then
+            echo "  catch-up: node $V ended before it caught up (at $a)"
+            return 1
+        fi
+        if ((SECONDS > deadline)); then
+            echo "  catch-up: node $V not at index $target after 600 s" \
+                "(at $a)"
+            return 1
+        fi
+        sleep 0.05
+    done
+    te=$EPOCHREALTIME
+    CU_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' \
+        "/proc/$vpid/status")
+    st=$(kv_status "$V")
+    if [[ $(jget "$st" snapshot_index) == 0 ]] ||
+        ! tail -n "+$log_from" "$KV_DIR/log$V" | grep -q 'restored a'; then
+        note "catch-up: node $V caught up without a snapshot install"
+    fi
+    if [[ $(jget "$st" keys) != "$((CU_N + CU_FILL))" ]]; then
+        note "catch-up: node $V has $(jget "$st" keys) keys, not" \
+            "$((CU_N + CU_FILL))"
+    fi
+    CU_SECS=$(awk -v a="$ts" -v b="$te" 'BEGIN { printf "%.2f", b - a }')
+    CU_MIBS=$(awk -v s="$CU_STATE" -v t="$CU_SECS" \
+        'BEGIN { printf "%.1f", s / 1048576 / t }')
+    # Where the time went, from the node's log lines (local time of day).
+    CU_STEPS=$(tail -n "+$log_from" "$KV_DIR/log$V" | awk \
+        -v t0="$(date -d "@$ts" +%H:%M:%S.%N)" -v total="$CU_SECS" '
+        function sec(t, a) { split(t, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
+        BEGIN { z = sec(t0) }
+        / info: started: / && !st { st = 1
+            printf "started +%.2f s, ", sec($1) - z }
+        / info: leader is / && !ld { ld = 1
+            printf "leader heard +%.2f s, ", sec($1) - z }
+        / info: restored a / && !rs { rs = 1; b = $0
+            sub(/.*restored a /, "", b); sub(/-byte.*/, "", b)
+            printf "a %.0f MiB snapshot restored +%.2f s, ", b / 1048576,
+                sec($1) - z }
+        END { printf "caught up +%s s", total }')
+    echo "  $CU_STEPS"
+    CATCHUP_LINE="catch-up: $CU_N values of $CATCHUP_VALUE bytes (random,\
+ incompressible) and $CU_FILL of 1 byte, state $((CU_STATE / 1048576)) MiB,\
+ snapshots every $CU_THRESHOLD entries: node $V wiped and back at index\
+ $target in $CU_SECS s = $CU_MIBS MiB/s ($CU_STEPS); its peak RSS (VmHWM)\
+ $((CU_HWM / 1024)) MiB; the leader's RSS $((CU_RSS_L / 1024)) MiB"
+    echo "  $CATCHUP_LINE"
+}
+
+if [[ $BENCH_CATCHUP != 0 ]]; then
+    echo "(g) a wiped follower catching up $CATCHUP_MB MiB through a" \
+        "snapshot install"
+    # Three nodes' logs and snapshots of the state, and the wiped one's.
+    need_mb=$((CATCHUP_MB * 10 + 1024))
+    avail_mb=$(df -Pm "$WORK" | awk 'NR == 2 { print $4 }')
+    if ((avail_mb < need_mb)); then
+        CATCHUP_LINE="catch-up: skipped: $avail_mb MiB free under $WORK,\
+ $need_mb MiB wanted"
+        echo "  $CATCHUP_LINE"
+    else
+        BW_JSON=$("$FLOOR" --dir "$WORK" --bandwidth 256)
+        echo "  bandwidth: $BW_JSON"
+        if ! catchup_bench; then
+            CU_MIBS=""
+            CATCHUP_LINE="catch-up: failed (see above)"
+            note "catch-up: failed; the cluster's logs are kept"
+            keep_logs kvcatch "$KV_DIR"/log*
+        fi
+        kv_stop
+    fi
 fi
 
 # ---------------------------------------------------------------- table
@@ -714,6 +1100,151 @@ if [[ -s $STALL ]]; then
 fi
 echo "etcd: $ETCD_STATE"
 echo "$RSS_LINE"
+if [[ -s $FAILOVER ]]; then
+    echo
+    echo "write availability, 1 writer (1 in flight) through a follower," \
+        "the leader signalled 1 s into the load (election timeout" \
+        "$FO_ELECTION_MS ms):"
+    awk -F'|' '
+        BEGIN { hdr = "%-8s %5s %14s %14s %14s %8s %9s %6s %6s\n"
+            printf hdr, "signal", "round", "first ok ms", "longest gap ms",
+                "gap at sig ms", "lost", "no_leader", "other", "ok" }
+        { printf hdr, ($1 == "kill" ? "SIGKILL" : "SIGTERM"), $2, $3, $4,
+            $5, $6, $7, $8, $9 }' "$FAILOVER"
+    echo "(first ok: from the signal to the first successful write sent" \
+        "after it; longest gap: between two successful writes, whole run;" \
+        "lost: leadership_lost answers)"
+fi
+if [[ -n $CATCHUP_LINE ]]; then
+    echo "$CATCHUP_LINE"
+fi
+if [[ -n $BW_JSON ]]; then
+    echo "bandwidth: sequential write of $(jget "$BW_JSON" seq_write_mib)" \
+        "MiB + fdatasync $(jget "$BW_JSON" seq_write_mib_per_s) MiB/s," \
+        "one loopback TCP stream $(jget "$BW_JSON" loopback_mib_per_s) MiB/s"
+fi
+
+# ---------------------------------------------------------------- goals
+# The goals of issue 9 ("Performance push"), each with its figure of this
+# run and PASS or MISS (n/a: not measured in this run).
+echo
+echo "issue 9 goals (this run):"
+# stats KIND FIELD: "median max n" of a FAILOVER column over KIND's rounds
+# (NA counted in n only: a round without a result).
+stats() {
+    awk -F'|' -v k="$1" -v f="$2" '
+        $1 == k { n++; if ($f != "NA" && $f >= 0) v[++m] = $f + 0 }
+        END {
+            if (m == 0) { printf "NA NA %d\n", n; exit }
+            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
+                if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+            med = (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+            printf "%s %s %d %d\n", med, v[m], n, m }' "$FAILOVER"
+}
+verdict() { awk -v ok="$1" 'BEGIN { print (ok ? "PASS" : "MISS") }'; }
+# 1. kvstore at 256 in flight >= 5x etcd's puts/s, with a lower p99.
+read -r KV_PS KV_P99 <<<"$(awk -F'|' '$1 == "kvstore" && $2 == "256" {
+    print $4, $6 }' "$RESULTS")"
+read -r ET_PS ET_P99 <<<"$(awk -F'|' '$1 == "etcd" && $2 == "256" {
+    print $4, $6 }' "$RESULTS")"
+if [[ -n ${ET_PS:-} && -n ${KV_PS:-} ]]; then
+    awk -v a="$KV_PS" -v b="$ET_PS" -v p="$KV_P99" -v q="$ET_P99" 'BEGIN {
+        r = a / b
+        printf "  kvstore at 256 in flight >= 5x etcd puts/s, lower p99:" \
+            " %s/s vs %s/s = %.2fx, p99 %s us vs %s us: %s\n", a, b, r, p, q,
+            (r >= 5 && p + 0 < q + 0) ? "PASS" : "MISS" }'
+else
+    echo "  kvstore at 256 in flight >= 5x etcd puts/s, lower p99: n/a" \
+        "(etcd: $ETCD_STATE)"
+fi
+# 2. p50 at 1 writer <= 1.5x the floor.
+awk -F'|' -v floor="$FLOOR_SUM" '
+    ($1 == "libjacoraft" || $1 == "kvstore") && $2 == "1" { p[$1] = $5 }
+    END {
+        for (s in p) {
+            r = p[s] / floor
+            name = "libjacoraft (jr_apply)"
+            if (s == "kvstore") { name = "kvstore (client protocol)" }
+            printf "  p50 at 1 writer <= 1.5x the floor (%s us), %s: p50" \
+                " %s us = %.2fx: %s\n", floor, name, p[s], r,
+                r <= 1.5 ? "PASS" : "MISS"
+        } }' "$RESULTS" | sort
+# 3. leader failover (kill -9 to the first successful write) <= 2
+# election timeouts; judged on the worst round.
+if grep -q '^kill|' "$FAILOVER"; then
+    read -r MED MAX N M <<<"$(stats kill 3)"
+    if [[ $MED == NA ]]; then
+        echo "  leader failover <= 2 election timeouts: no round had a" \
+            "successful write after the kill ($N rounds): MISS"
+    else
+        awk -v med="$MED" -v max="$MAX" -v n="$N" -v m="$M" \
+            -v e="$FO_ELECTION_MS" 'BEGIN {
+            printf "  leader failover (kill -9 to first successful write)" \
+                " <= 2 election timeouts (%d ms): median %.0f ms (%.2f)," \
+                " max %.0f ms (%.2f) over %d rounds%s: %s\n", 2 * e, med,
+                med / e, max, max / e, n,
+                m < n ? sprintf(", %d without a result", n - m) : "",
+                (m == n && max <= 2 * e) ? "PASS" : "MISS" }'
+    fi
+else
+    echo "  leader failover <= 2 election timeouts: n/a (BENCH_FAILOVER=0)"
+fi
+# 4. graceful leader stop (SIGTERM: leadership transfer) <= 50 ms of
+# write unavailability; judged on the worst round.
+if grep -q '^term|' "$FAILOVER"; then
+    read -r MED MAX N M <<<"$(stats term 4)"
+    read -r LMED LMAX _ <<<"$(stats term 6)"
+    read -r NMED NMAX _ <<<"$(stats term 7)"
+    awk -v med="$MED" -v max="$MAX" -v n="$N" -v m="$M" -v lmed="$LMED" \
+        -v lmax="$LMAX" -v nmed="$NMED" -v nmax="$NMAX" 'BEGIN {
+        printf "  graceful leader stop <= 50 ms of write unavailability:" \
+            " longest gap median %s ms, max %s ms over %d rounds%s;" \
+            " leadership_lost per stop median %s, max %s (no_leader median" \
+            " %s, max %s): %s\n", med, max, n,
+            m < n ? sprintf(", %d without a result", n - m) : "", lmed,
+            lmax, nmed, nmax,
+            (med != "NA" && m == n && max <= 50) ? "PASS" : "MISS" }'
+else
+    echo "  graceful leader stop <= 50 ms: n/a (BENCH_GRACEFUL=0)"
+fi
+# 5. a wiped follower catches up a 1 GiB state through a snapshot install
+# at >= 50% of the slower of disk write and loopback bandwidth.
+if [[ -n ${CU_MIBS:-} ]]; then
+    awk -v r="$CU_MIBS" -v d="$(jget "$BW_JSON" seq_write_mib_per_s)" \
+        -v l="$(jget "$BW_JSON" loopback_mib_per_s)" \
+        -v mb="$((CU_STATE / 1048576))" -v hwm="$((CU_HWM / 1024))" 'BEGIN {
+        slow = d < l ? d : l
+        printf "  wiped follower catch-up (%d MiB state) >= 50%% of" \
+            " min(disk write %s, loopback %s MiB/s): %s MiB/s = %.0f%%" \
+            " (goal %.1f MiB/s; its peak RSS %d MiB): %s\n", mb, d, l, r,
+            100 * r / slow, slow / 2, hwm, (r >= slow / 2) ? "PASS" : "MISS" }'
+else
+    echo "  wiped follower catch-up >= 50% of min(disk, loopback): n/a" \
+        "(${CATCHUP_LINE:-BENCH_CATCHUP=0})"
+fi
+# 6. a node's RSS <= 1.3x its state + 16 MiB (the worse of leader and
+# follower of (e)).
+if [[ -n $RSS_STATE ]]; then
+    awk -v s="$RSS_STATE" -v l="$RSS_L" -v f="$RSS_F" -v k="$RSS_KEYS" 'BEGIN {
+        lim = 1.3 * s / 1048576 + 16; w = (l > f ? l : f) / 1024
+        printf "  RSS <= 1.3x state + 16 MiB, %d keys of 100 bytes: state" \
+            " %.1f MiB (keys x (key + value), computed), limit %.1f MiB;" \
+            " leader %.0f MiB, follower %.0f MiB; the larger is %.2fx the" \
+            " limit, (RSS - 16 MiB) / state = %.2f: %s\n", k, s / 1048576,
+            lim, l / 1024, f / 1024, w / lim, (w - 16) / (s / 1048576),
+            w <= lim ? "PASS" : "MISS" }'
+else
+    echo "  RSS <= 1.3x state + 16 MiB: n/a (BENCH_RSS=0)"
+fi
+if [[ -n ${CU_MIBS:-} ]]; then
+    awk -v s="$CU_STATE" -v l="$CU_RSS_L" -v h="$CU_HWM" 'BEGIN {
+        lim = 1.3 * s / 1048576 + 16
+        printf "    the same with the catch-up'"'"'s %.0f MiB state: limit" \
+            " %.0f MiB; leader %.0f MiB (%s), the wiped follower'"'"'s peak" \
+            " %.0f MiB (%s)\n", s / 1048576, lim, l / 1024,
+            l / 1024 <= lim ? "PASS" : "MISS", h / 1024,
+            h / 1024 <= lim ? "PASS" : "MISS" }'
+fi
 if [[ -s $NOTES ]]; then
     echo "problems ($(wc -l <"$NOTES") note(s); logs kept in $BENCH_LOGS):"
     sed 's/^/  /' "$NOTES"

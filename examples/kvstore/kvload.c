@@ -1,6 +1,9 @@
 /* kvload.c: a load generator for the kvstore client protocol: keeps a fixed
  * number of PUTs in flight across one or more servers, reports throughput
- * and latency, and can record every acknowledged key for later checks. */
+ * and latency, and can record every acknowledged key for later checks.
+ * For the benchmark it can also send incompressible values
+ * (--random-values) and signal a process in the middle of the load
+ * (--kill-pid) to time the writes' unavailability around it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -112,6 +115,35 @@ static int verify(const char *server, const char *path)
     return missing > 0 ? 3 : 0;
 }
 
+/* splitmix64, for --random-values. */
+static uint64_t next_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* --random-values: n characters of the base64 alphabet (6 random bits
+ * each, no whitespace), different for every key and prefix, so that no
+ * compressor (lz4 in snapshots and installs) can shrink them. */
+static void random_value(char *v, unsigned n, uint64_t seed, uint64_t key)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint64_t s = seed ^ (key * 0xd1b54a32d192ed03ULL), x = 0;
+    unsigned i, left = 0;
+    for (i = 0; i < n; i++) {
+        if (left == 0) {
+            x = next_rand(&s);
+            left = 10;
+        }
+        v[i] = alphabet[x & 63];
+        x >>= 6;
+        left--;
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -119,6 +151,8 @@ static void usage(void)
             "[--count N | --seconds S]\n"
             "              [--value-size BYTES] [--prefix P] [--start N] "
             "[--ack-file FILE] [--json]\n"
+            "              [--random-values] [--kill-pid PID [--kill-signal N] "
+            "[--kill-after-ms MS]]\n"
             "       kvload --servers HOST:PORT --verify FILE\n");
     exit(2);
 }
@@ -136,6 +170,10 @@ int main(int argc, char **argv)
         {"ack-file", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
         {"verify", required_argument, NULL, 'V'},
+        {"random-values", no_argument, NULL, 'R'},
+        {"kill-pid", required_argument, NULL, 'K'},
+        {"kill-signal", required_argument, NULL, 'G'},
+        {"kill-after-ms", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -151,8 +189,20 @@ int main(int argc, char **argv)
     char *addrs[64];
     unsigned n_addrs = 0;
     FILE *ack = NULL;
-    bool json = false;
+    bool json = false, random_values = false;
     uint64_t t0, deadline = 0, elapsed;
+    uint64_t seed = 0x632be59bd9b4e019ULL;
+    /* --kill-pid: the signal is sent once, kill_after_ms after the start,
+     * at kill_ns. Meanwhile: the longest time between two successful
+     * writes' completions (from the start for the first), the one that
+     * spans the signal, the first write sent after it that succeeded, and
+     * the failures by code. */
+    long kill_pid = 0;
+    int kill_signal = SIGKILL;
+    uint64_t kill_after_ms = 1000, kill_ns = 0, last_ok_ns = 0;
+    uint64_t longest_gap_ns = 0, kill_gap_ns = 0, first_ok_after_kill_ns = 0;
+    uint64_t err_lost = 0, err_no_leader = 0;
+    bool first_ok_seen = false;
     int opt;
 
     /* A node killed under us must not kill us with SIGPIPE: the write
@@ -172,6 +222,10 @@ int main(int argc, char **argv)
             case 'a': ack_path = optarg; break;
             case 'j': json = true; break;
             case 'V': verify_path = optarg; break;
+            case 'R': random_values = true; break;
+            case 'K': kill_pid = strtol(optarg, NULL, 10); break;
+            case 'G': kill_signal = (int)strtol(optarg, NULL, 10); break;
+            case 'A': kill_after_ms = strtoull(optarg, NULL, 10); break;
             default: usage();
         }
     }
@@ -179,7 +233,8 @@ int main(int argc, char **argv)
         return verify(servers, verify_path);
     }
     if (servers == NULL || inflight == 0 || (count == 0 && seconds == 0) ||
-        value_size == 0 || value_size > 60000 || optind != argc) {
+        value_size == 0 || value_size > 60000 || optind != argc ||
+        kill_pid < 0 || kill_signal <= 0) {
         usage();
     }
     for (tok = strtok_r(servers, ",", &save); tok != NULL && n_addrs < 64;
@@ -198,6 +253,9 @@ int main(int argc, char **argv)
     }
     memset(value, 'x', value_size);
     value[value_size] = '\0';
+    for (i = 0; prefix[i] != '\0'; i++) {
+        seed = (seed ^ (unsigned char)prefix[i]) * 1099511628211ULL;
+    }
     if (ack_path != NULL && (ack = fopen(ack_path, "a")) == NULL) {
         fprintf(stderr, "kvload: %s: %s\n", ack_path, strerror(errno));
         return 1;
@@ -215,12 +273,21 @@ int main(int argc, char **argv)
     }
     next_key = start_key;
     t0 = now_ns();
+    last_ok_ns = t0;
     if (seconds > 0) {
         deadline = t0 + seconds * 1000000000u;
     }
     for (;;) {
         bool more = count > 0 ? sent < count : now_ns() < deadline;
         unsigned outstanding = 0;
+        int wait_ms = 30000, ready;
+        if (kill_pid > 0 && kill_ns == 0 &&
+            now_ns() >= t0 + kill_after_ms * 1000000u) {
+            if (kill((pid_t)kill_pid, kill_signal) != 0) {
+                die("kill %ld: %s", kill_pid, strerror(errno));
+            }
+            kill_ns = now_ns();
+        }
         /* Top every connection up to its share of the in-flight window. */
         for (i = 0; i < n_conns; i++) {
             struct conn *c = &conns[i];
@@ -228,6 +295,9 @@ int main(int argc, char **argv)
                    sent - done < (uint64_t)inflight) {
                 int len = snprintf(line, sizeof line, "PUT %s%" PRIu64 " ",
                                    prefix, next_key);
+                if (random_values) {
+                    random_value(value, value_size, seed, next_key);
+                }
                 struct iovec_like {
                     const char *p;
                     size_t n;
@@ -257,7 +327,18 @@ int main(int argc, char **argv)
         if (outstanding == 0) {
             break;
         }
-        if (poll(pfd, n_conns, 30000) <= 0) {
+        if (kill_pid > 0 && kill_ns == 0) {
+            uint64_t now = now_ns(), at = t0 + kill_after_ms * 1000000u;
+            wait_ms = at > now ? (int)((at - now) / 1000000u) + 1 : 0;
+            if (wait_ms > 30000) {
+                wait_ms = 30000;
+            }
+        }
+        ready = poll(pfd, n_conns, wait_ms);
+        if (ready == 0 && kill_pid > 0 && kill_ns == 0) {
+            continue; /* time to send the signal */
+        }
+        if (ready <= 0) {
             die("no answer for 30 s");
         }
         for (i = 0; i < n_conns; i++) {
@@ -280,7 +361,21 @@ int main(int argc, char **argv)
                     die("unexpected answer");
                 }
                 if (strncmp(c->rbuf + start, "OK ", 3) == 0) {
-                    lat[done - errors] = now_ns() - c->sent_at[c->head];
+                    uint64_t now = now_ns();
+                    lat[done - errors] = now - c->sent_at[c->head];
+                    if (now - last_ok_ns > longest_gap_ns) {
+                        longest_gap_ns = now - last_ok_ns;
+                    }
+                    if (kill_ns != 0 && last_ok_ns < kill_ns &&
+                        now >= kill_ns) {
+                        kill_gap_ns = now - last_ok_ns;
+                    }
+                    if (kill_ns != 0 && !first_ok_seen &&
+                        c->sent_at[c->head] >= kill_ns) {
+                        first_ok_seen = true;
+                        first_ok_after_kill_ns = now - kill_ns;
+                    }
+                    last_ok_ns = now;
                     if (ack != NULL) {
                         /* "OK <index>": the key and the log index it
                          * was committed at. */
@@ -289,6 +384,13 @@ int main(int argc, char **argv)
                                 c->rbuf + start + 3);
                     }
                 } else {
+                    if (strncmp(c->rbuf + start, "ERR leadership_lost ", 20) ==
+                        0) {
+                        err_lost++;
+                    } else if (strncmp(c->rbuf + start, "ERR no_leader ", 14) ==
+                               0) {
+                        err_no_leader++;
+                    }
                     if (errors < 5) {
                         fprintf(stderr, "kvload: %.*s\n", (int)(j - start),
                                 c->rbuf + start);
@@ -318,12 +420,35 @@ int main(int argc, char **argv)
             p99 = lat[ok * 99 / 100];
             max = lat[ok - 1];
         }
+        /* With --kill-pid, the figures around the signal; -1: no
+         * successful write after it (or the signal was never sent). */
+        char killed[400] = "";
+        if (kill_pid > 0) {
+            (void)snprintf(
+                killed, sizeof killed,
+                ",\"kill_signal\":%d,\"kill_after_ms\":%.1f,"
+                "\"first_ok_after_kill_ms\":%.1f,\"kill_gap_ms\":%.1f,"
+                "\"longest_gap_ms\":%.1f,\"errors_leadership_lost\":%" PRIu64
+                ",\"errors_no_leader\":%" PRIu64 ",\"errors_other\":%" PRIu64,
+                kill_signal, kill_ns != 0 ? (kill_ns - t0) / 1e6 : -1.0,
+                first_ok_seen ? first_ok_after_kill_ns / 1e6 : -1.0,
+                kill_gap_ns != 0 ? kill_gap_ns / 1e6 : -1.0,
+                longest_gap_ns / 1e6, err_lost, err_no_leader,
+                errors - err_lost - err_no_leader);
+        }
         if (json) {
             printf("{\"inflight\":%u,\"ok\":%" PRIu64 ",\"errors\":%" PRIu64
                    ",\"seconds\":%.3f,\"per_second\":%.0f,\"p50_us\":%.0f,"
-                   "\"p99_us\":%.0f,\"max_us\":%.0f}\n",
+                   "\"p99_us\":%.0f,\"max_us\":%.0f%s}\n",
                    inflight, ok, errors, secs, (double)ok / secs, p50 / 1e3,
-                   p99 / 1e3, max / 1e3);
+                   p99 / 1e3, max / 1e3, killed);
+        } else if (kill_pid > 0) {
+            printf("%" PRIu64 " ok, %" PRIu64
+                   " errors in %.2f s: %.0f/s, "
+                   "p50 %.0f us, p99 %.0f us, max %.0f us\n"
+                   "{%s}\n",
+                   ok, errors, secs, (double)ok / secs, p50 / 1e3, p99 / 1e3,
+                   max / 1e3, killed + 1);
         } else {
             printf("%" PRIu64 " ok, %" PRIu64
                    " errors in %.2f s: %.0f/s, "
