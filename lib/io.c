@@ -117,19 +117,6 @@ static void sync_close_cb(void *arg)
     *(bool *)arg = true;
 }
 
-static void free_entries(struct raft_entry *entries, size_t n)
-{
-    void *batch = NULL;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (entries[i].batch != batch) {
-            batch = entries[i].batch;
-            raft_free(batch);
-        }
-    }
-    raft_free(entries);
-}
-
 /* Append one configuration entry to the log on disk, outside of raft
  * (bootstrap and recover). expect_empty: refuse a log that has entries. */
 static int append_configuration(struct jr_node *n,
@@ -154,7 +141,7 @@ static int append_configuration(struct jr_node *n,
     if (rv != 0) {
         goto out;
     }
-    free_entries(entries, n_entries);
+    jr__logstore_entries_free(entries, n_entries);
     if (expect_empty && jr__logstore_last_index(log) != 0) {
         jr__errf(errmsg, "the raft log in %s is not empty", n->raft_dir);
         rv = JR_ESTATE;
@@ -323,7 +310,7 @@ static int io_load(struct raft_io *io,
                  "rejoin the node",
                  n->raft_dir, (unsigned long long)start,
                  (unsigned long long)(*snapshot)->index);
-        free_entries(*entries, *n_entries);
+        jr__logstore_entries_free(*entries, *n_entries);
         snapshot_free(*snapshot);
         *snapshot = NULL;
         rv = JR_ECORRUPT;
@@ -340,7 +327,7 @@ static int io_load(struct raft_io *io,
                   "the snapshot, and the log restarts after it",
                   n->raft_dir, (unsigned long long)(start + *n_entries - 1),
                   (unsigned long long)(*snapshot)->index);
-        free_entries(*entries, *n_entries);
+        jr__logstore_entries_free(*entries, *n_entries);
         *entries = NULL;
         *n_entries = 0;
         rv = jr__logstore_reset(s->log, (*snapshot)->index + 1, sync_cb, &op);

@@ -1482,17 +1482,11 @@ struct loaded {
     uint64_t start;
 };
 
-/* Drop entries[keep..], freeing the batches nothing kept refers to. */
+/* Drop entries[keep..] and their buffers. */
 static void loaded_drop(struct loaded *l, size_t keep)
 {
-    void *kept = keep > 0 ? l->entries[keep - 1].batch : NULL;
-    void *freed = NULL;
     while (l->n > keep) {
-        void *b = l->entries[--l->n].batch;
-        if (b != kept && b != freed) {
-            raft_free(b);
-            freed = b;
-        }
+        raft_free(l->entries[--l->n].buf.base);
     }
 }
 
@@ -1704,7 +1698,6 @@ static int record_load(struct loaded *l,
     uint32_t n = get32(rec + 16), i;
     uint64_t payload = get64(rec + 24), sum = 0, index = get64(rec + 8);
     const uint8_t *eh = rec + REC_HDR, *data = eh + (size_t)n * ENTRY_HDR;
-    uint8_t *batch;
     for (i = 0; i < n; i++) {
         const uint8_t *h = eh + (size_t)i * ENTRY_HDR;
         if (h[12] == 0 || h[13] != 0 || h[14] != 0 || h[15] != 0) {
@@ -1718,23 +1711,32 @@ static int record_load(struct loaded *l,
                  path, off, index, DAMAGED);
         return JR_ECORRUPT;
     }
-    if (loaded_reserve(l, n) != 0 ||
-        (batch = raft_malloc(payload > 0 ? (size_t)payload : 1)) == NULL) {
+    if (loaded_reserve(l, n) != 0) {
         jr__errf(errmsg, "load log %s: out of memory", path);
         return JR_ENOMEM;
     }
-    if (payload > 0) {
-        memcpy(batch, data, (size_t)payload);
-    }
+    /* A buffer per entry, not one per record as written: raft 0.15 frees
+     * an entry of a batch only after scanning its whole in-memory log for
+     * the batch's other entries, so that compacting a log of one-entry
+     * records (1 writer in flight) costs the square of its length: seconds
+     * on the loop for tens of thousands of entries. */
     sum = 0;
     for (i = 0; i < n; i++) {
         const uint8_t *h = eh + (size_t)i * ENTRY_HDR;
-        struct raft_entry *e = &l->entries[l->n++];
+        struct raft_entry *e = &l->entries[l->n];
         e->term = get64(h);
         e->type = h[12];
         e->buf.len = get32(h + 8);
-        e->buf.base = batch + sum;
-        e->batch = batch;
+        e->buf.base = NULL;
+        e->batch = NULL;
+        if (e->buf.len > 0) {
+            if ((e->buf.base = raft_malloc(e->buf.len)) == NULL) {
+                jr__errf(errmsg, "load log %s: out of memory", path);
+                return JR_ENOMEM;
+            }
+            memcpy(e->buf.base, data + sum, e->buf.len);
+        }
+        l->n++;
         sum += e->buf.len;
     }
     return 0;
@@ -1823,6 +1825,15 @@ static int segment_load(struct jr__logstore *s,
               "): dropping %zu bytes that were never acknowledged",
               path, off, seg->last + 1, nonzero - off);
     return 0;
+}
+
+void jr__logstore_entries_free(struct raft_entry *entries, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        raft_free(entries[i].buf.base);
+    }
+    raft_free(entries);
 }
 
 int jr__logstore_load(struct jr__logstore *s,

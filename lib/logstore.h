@@ -41,9 +41,9 @@ int jr__logstore_open(uv_loop_t *loop,
 
 /* Load the log (call once, before any append): verifies every checksum and
  * returns the entries from *start_index on (1 for an empty log, or the index
- * after the last removed prefix). Entries' buffers point into batches
- * allocated with raft_malloc and referenced by entry->batch, as raft_io's
- * load expects (the caller owns them). A torn tail of the last segment (a
+ * after the last removed prefix). Each entry's buffer is raft_malloc'd on
+ * its own (batch NULL); the caller owns them (jr__logstore_entries_free).
+ * A torn tail of the last segment (a
  * batch cut by a crash, followed by nothing valid) is cut back to the last
  * whole batch and reported through the log callback; any other damage
  * returns JR_ECORRUPT with errmsg naming the file, the byte offset, the
@@ -54,6 +54,9 @@ int jr__logstore_load(struct jr__logstore *s,
                       struct raft_entry **entries,
                       size_t *n_entries,
                       char *errmsg);
+
+/* Free entries as jr__logstore_load returns them. */
+void jr__logstore_entries_free(struct raft_entry *entries, size_t n);
 
 /* Index of the last entry stored, 0 if none (valid after load). */
 uint64_t jr__logstore_last_index(const struct jr__logstore *s);

@@ -98,19 +98,6 @@ static void close_cb(void *arg)
     *(bool *)arg = true;
 }
 
-static void free_entries(struct raft_entry *entries, size_t n)
-{
-    void *batch = NULL;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (entries[i].batch != batch) {
-            batch = entries[i].batch;
-            raft_free(batch);
-        }
-    }
-    raft_free(entries);
-}
-
 /* Load the log of raft_dir (the node is stopped: we hold its lock). */
 static int read_log(const char *raft_dir,
                     struct jr_recovery_info *info,
@@ -159,7 +146,7 @@ static int read_log(const char *raft_dir,
                 break;
             }
         }
-        free_entries(entries, n);
+        jr__logstore_entries_free(entries, n);
     } else {
         jr__error_set(err, rv, "%s", msg);
     }
