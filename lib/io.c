@@ -13,6 +13,7 @@
 
 #define SEGMENT_SIZE (8u << 20)
 #define SNAPSHOTS_KEPT 2
+#define JR__INSTALLS_TRACKED 16
 
 struct io_state {
     struct jr_node *node;
@@ -21,7 +22,14 @@ struct io_state {
     uv_timer_t tick;
     unsigned tick_ms;
     uint64_t rand_state;
-    unsigned work_pending; /* snapshot puts/gets and async work in flight */
+    unsigned work_pending;  /* snapshot puts/gets and async work in flight */
+    unsigned snapshot_gets; /* snapshots being read to be sent */
+    /* Followers sent a snapshot, until they answer it (see
+     * jr__io_stale_rejection). */
+    struct {
+        raft_id id;
+        uint64_t until_ms;
+    } installing[JR__INSTALLS_TRACKED];
     unsigned appends_in_flight;
     struct append_req *failed; /* held failures, newest first */
     bool closing;
@@ -466,12 +474,72 @@ static int io_set_vote(struct raft_io *io, raft_id id)
 
 /* ---- network ---- */
 
+/* A snapshot goes to follower id: its heartbeat rejections are stale until
+ * it answers the install, or for the install timeout. */
+static void install_begin(struct io_state *s, raft_id id)
+{
+    uint64_t until =
+        uv_now(&s->node->loop) + s->node->raft.install_snapshot_timeout;
+    unsigned i, slot = 0;
+    /* Its own slot, else the one that expires first (an empty one). */
+    for (i = 0; i < JR__INSTALLS_TRACKED; i++) {
+        if (s->installing[i].id == id) {
+            slot = i;
+            break;
+        }
+        if (s->installing[i].until_ms < s->installing[slot].until_ms) {
+            slot = i;
+        }
+    }
+    s->installing[slot].id = id;
+    s->installing[slot].until_ms = until;
+}
+
+bool jr__io_stale_rejection(struct jr_node *n, const struct raft_message *m)
+{
+    struct io_state *s = n->io_state;
+    const struct raft_append_entries_result *r = &m->append_entries_result;
+    uint64_t now;
+    unsigned i;
+    bool installing = false;
+    if (s == NULL || m->type != RAFT_IO_APPEND_ENTRIES_RESULT ||
+        n->raft.state != RAFT_LEADER) {
+        return false;
+    }
+    now = uv_now(&n->loop);
+    for (i = 0; i < JR__INSTALLS_TRACKED; i++) {
+        if (s->installing[i].id == m->server_id &&
+            s->installing[i].until_ms > now) {
+            if (r->rejected == 0) {
+                s->installing[i].id = 0; /* answered */
+                return false;
+            }
+            installing = true;
+        }
+    }
+    /* raft 0.15 (progressMaybeDecrement) takes a rejection of the index its
+     * snapshot ends at, from a follower it is sending that snapshot to, as
+     * the follower refusing the snapshot, and aborts the send. An idle
+     * leader's heartbeats carry exactly that index (its last entry is its
+     * snapshot's), and a follower that has not installed the snapshot yet
+     * rejects every one: the leader aborted each snapshot while reading it
+     * (a large state takes longer than a heartbeat interval) and the
+     * follower never caught up (t_crash). Such a rejection says nothing the
+     * install's answer will not: drop it while a snapshot is being read or
+     * is on its way to that follower. */
+    return r->rejected > 0 && r->rejected == n->raft.log.snapshot.last_index &&
+           (installing || s->snapshot_gets > 0);
+}
+
 static int io_send(struct raft_io *io,
                    struct raft_io_send *req,
                    const struct raft_message *m,
                    raft_io_send_cb cb)
 {
     struct jr_node *n = io->impl;
+    if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
+        install_begin(n->io_state, m->server_id);
+    }
     /* raft 0.15 answers a snapshot install once it is on disk, addressing
      * the answer from follower_state even if the node has become a
      * candidate meanwhile: the id and address are then other union members
@@ -776,6 +844,7 @@ static void get_after_work(uv_work_t *w, int uv_status)
         snap = NULL;
     }
     raft_free(g);
+    n->io_state->snapshot_gets--;
     cb(req, snap, raft_code(status));
     work_done(n->io_state);
 }
@@ -800,6 +869,7 @@ static int io_snapshot_get(struct raft_io *io,
         return RAFT_IOERR;
     }
     s->work_pending++;
+    s->snapshot_gets++;
     return 0;
 }
 

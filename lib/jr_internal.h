@@ -422,6 +422,10 @@ int jr__io_disk_error(struct jr_node *n);
 /* Hold back (true) or release (false) the wake-up of the log's writer
  * thread for the appends raft submits meanwhile (jr__logstore_cork). */
 void jr__io_cork(struct jr_node *n, bool cork);
+/* Whether a received raft message is an AppendEntries rejection that raft
+ * 0.15 would take for a refused snapshot while one is being sent (io.c):
+ * the caller drops it. */
+bool jr__io_stale_rejection(struct jr_node *n, const struct raft_message *m);
 /* node.c: close raft now, or once the leader's appends are done; io.c
  * reports when the last one has completed. */
 void jr__close_raft(struct jr_node *n);

@@ -351,6 +351,10 @@ static void deliver_raft(struct jr__conn *c, char *buf, size_t len, char *owned)
     }
     m.server_id = c->peer_id;
     m.server_address = c->address;
+    if (jr__io_stale_rejection(n, &m)) {
+        jr__raftmsg_release(&m);
+        return;
+    }
     n->io_recv_cb(&n->io, &m);
 }
 

@@ -10,6 +10,8 @@
  *   LGET <key>          ->  VALUE <value>  |  NOTFOUND       (linearizable)
  *   STATUS              ->  STATUS <json>
  *   TOKEN <ttl seconds> ->  TOKEN <join token>   (for serve --join-token)
+ *   SNAPSHOT            ->  SNAPSHOT <index>  (snapshot and compact the log
+ *                           now: jr_node_snapshot)
  *   BACKUP <name>       ->  BACKUP <index> <state bytes> <path>  (an online
  *                           backup written by this server to
  *                           <data-dir>/backups/<name>; jaco-backup(8))
@@ -547,31 +549,33 @@ static void backup_work(uv_work_t *w)
     free(b);
 }
 
-static void backup_done(uv_work_t *w, int status)
+static void snapshot_work(uv_work_t *w)
+{
+    struct pending *p = w->data;
+    struct jr_error err = {0, ""};
+    uint64_t index = 0;
+    int rv = jr_node_snapshot(node, 0, &index, &err);
+    if (rv != 0) {
+        set_error(p, rv, err.message[0] != '\0' ? err.message : NULL);
+    } else {
+        set_answer(p, "SNAPSHOT %" PRIu64, index);
+    }
+}
+
+static void async_done(uv_work_t *w, int status)
 {
     (void)status;
     hand_over(w->data);
 }
 
-/* jr_node_backup blocks (a barrier, then the archive's write): run it on
- * libuv's thread pool, and answer like an asynchronous read. */
-static void start_backup(struct conn *c, struct pending *p, const char *path)
+/* jr_node_backup and jr_node_snapshot block (a barrier, then a write): run
+ * them on libuv's thread pool, and answer like an asynchronous read. */
+static void start_async(struct conn *c, struct pending *p, uv_work_cb work)
 {
-    /* A bare file name, into the server's own directory: the protocol is
-     * unauthenticated, so a client must not choose where it writes. */
-    if (path[0] == '\0' || path[0] == '.' || strchr(path, '/') != NULL ||
-        strlen(path) > MAX_KEY) {
-        set_error(p, JR_EINVAL,
-                  "usage: BACKUP <name> (a file name, written into "
-                  "<data-dir>/backups/)");
-        p->ready = true;
-        return;
-    }
-    memcpy(p->key, path, strlen(path) + 1);
     p->async = true;
     c->inflight++;
     p->work.data = p;
-    if (uv_queue_work(loop, &p->work, backup_work, backup_done) != 0) {
+    if (uv_queue_work(loop, &p->work, work, async_done) != 0) {
         p->async = false;
         c->inflight--;
         set_error(p, JR_ENOMEM, NULL);
@@ -609,7 +613,23 @@ static void handle_line(struct conn *c, char *line, size_t len)
         return;
     }
     if (strcmp(line, "BACKUP") == 0) {
-        start_backup(c, p, key);
+        /* A bare file name, into the server's own directory: the protocol
+         * is unauthenticated, so a client must not choose where it
+         * writes. */
+        if (key[0] == '\0' || key[0] == '.' || strchr(key, '/') != NULL ||
+            strlen(key) > MAX_KEY) {
+            set_error(p, JR_EINVAL,
+                      "usage: BACKUP <name> (a file name, written into "
+                      "<data-dir>/backups/)");
+            p->ready = true;
+            return;
+        }
+        memcpy(p->key, key, strlen(key) + 1);
+        start_async(c, p, backup_work);
+        return;
+    }
+    if (strcmp(line, "SNAPSHOT") == 0) {
+        start_async(c, p, snapshot_work);
         return;
     }
     if (strcmp(line, "TOKEN") == 0) {
@@ -803,6 +823,8 @@ static void usage(FILE *f)
             "       kvstore [--server HOST:PORT] del KEY\n"
             "       kvstore [--server HOST:PORT] status [--json]\n"
             "       kvstore [--server HOST:PORT] token [TTL_SECONDS]\n"
+            "       kvstore [--server HOST:PORT] snapshot      (snapshot and "
+            "compact now)\n"
             "       kvstore [--server HOST:PORT] backup NAME   (written by "
             "the server into\n"
             "                                     DATA-DIR/backups/NAME)\n"
@@ -1107,6 +1129,8 @@ static int client(const char *server_address, int argc, char **argv)
         n = snprintf(line, MAX_LINE + 64, "STATUS\n");
     } else if (strcmp(verb, "backup") == 0 && len == 1) {
         n = snprintf(line, MAX_LINE + 64, "BACKUP %s\n", argv[1]);
+    } else if (strcmp(verb, "snapshot") == 0 && len == 0) {
+        n = snprintf(line, MAX_LINE + 64, "SNAPSHOT\n");
     } else if (strcmp(verb, "token") == 0 && len <= 1) {
         n = snprintf(line, MAX_LINE + 64, "TOKEN %s\n",
                      len == 1 ? argv[1] : "3600");
@@ -1151,7 +1175,8 @@ static int client(const char *server_address, int argc, char **argv)
         free(line);
         return 1;
     } else if (strncmp(line, "TOKEN ", 6) == 0 ||
-               strncmp(line, "BACKUP ", 7) == 0) {
+               strncmp(line, "BACKUP ", 7) == 0 ||
+               strncmp(line, "SNAPSHOT ", 9) == 0) {
         printf("%s\n", strchr(line, ' ') + 1);
     } else if (strncmp(line, "STATUS ", 7) == 0) {
         if (json) {
