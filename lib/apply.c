@@ -599,9 +599,15 @@ void jr__flush(struct jr_node *n)
 {
     raft_id leader;
     const char *address;
+    char why[JR_ERRMSG_SIZE];
+    int code;
     if (!QUEUE_IS_EMPTY(&n->batch) || !QUEUE_IS_EMPTY(&n->barriers)) {
         raft_leader(&n->raft, &leader, &address);
-        if (n->raft.state == RAFT_LEADER) {
+        code = jr__health(n, why);
+        if (n->raft.state == RAFT_LEADER && code != 0) {
+            fail_list(n, &n->batch, code, why);
+            fail_list(n, &n->barriers, code, why);
+        } else if (n->raft.state == RAFT_LEADER) {
             while (append_batch(n)) {
             }
             if (!QUEUE_IS_EMPTY(&n->barriers)) {
@@ -610,8 +616,6 @@ void jr__flush(struct jr_node *n)
         } else if (leader != 0) {
             forward_all(n);
         } else {
-            char why[JR_ERRMSG_SIZE];
-            int code = jr__health(n, why);
             if (code == 0) {
                 code = JR_ENOLEADER;
                 jr__errf(why, "no known leader");

@@ -109,7 +109,7 @@ int jr__health(struct jr_node *n, char *errmsg)
         return JR_ESTATE;
     }
     raft_leader(&n->raft, &leader, &address);
-    if (leader != 0) {
+    if (leader != 0 && n->raft.state != RAFT_LEADER) {
         return 0;
     }
     for (i = 0; i < conf->n; i++) {
@@ -122,6 +122,19 @@ int jr__health(struct jr_node *n, char *errmsg)
         if (age >= 0 && age <= window) {
             reachable++;
         }
+    }
+    if (reachable * 2 > voters && leader != 0) {
+        return 0;
+    }
+    if (n->raft.state == RAFT_LEADER) {
+        /* A leader cut off from its voters steps down only after an
+         * election timeout; a write appended meanwhile would end in an
+         * ambiguous leadership_lost. Refuse it while nothing is written. */
+        jr__errf(errmsg,
+                 "quorum lost: this leader has heard from %u of %u voters "
+                 "within %lld ms, %u are needed; see jaco-recovery(7)",
+                 reachable, voters, (long long)window, voters / 2 + 1);
+        return JR_EQUORUMLOST;
     }
     if (reachable * 2 > voters) {
         jr__errf(errmsg,
