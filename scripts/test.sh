@@ -9,11 +9,12 @@ failed=()
 step() {
     local name=$1
     shift
+    local t0=$SECONDS
     echo "==> $name" >&2
     if "$@"; then
-        echo "--- $name: ok" >&2
+        echo "--- $name: ok ($((SECONDS - t0)) s)" >&2
     else
-        echo "--- $name: FAILED" >&2
+        echo "--- $name: FAILED ($((SECONDS - t0)) s)" >&2
         failed+=("$name")
     fi
 }

@@ -180,8 +180,8 @@ int main(int argc, char **argv)
     char *servers = NULL, *prefix = "k", *save = NULL, *tok;
     const char *ack_path = NULL, *verify_path = NULL;
     unsigned inflight = 1, n_conns = 0, i, value_size = 100, per_conn;
-    uint64_t count = 0, seconds = 0, next_key, start_key = 0, done = 0,
-             errors = 0, sent = 0;
+    double seconds = 0; /* fractions allowed: the crash test's 0.6 s loads */
+    uint64_t count = 0, next_key, start_key = 0, done = 0, errors = 0, sent = 0;
     uint64_t *lat;
     char *value, line[512];
     struct conn *conns;
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
             case 's': servers = optarg; break;
             case 'n': inflight = (unsigned)strtoul(optarg, NULL, 10); break;
             case 'c': count = strtoull(optarg, NULL, 10); break;
-            case 'S': seconds = strtoull(optarg, NULL, 10); break;
+            case 'S': seconds = strtod(optarg, NULL); break;
             case 'v': value_size = (unsigned)strtoul(optarg, NULL, 10); break;
             case 'p': prefix = optarg; break;
             case 'b': start_key = strtoull(optarg, NULL, 10); break;
@@ -232,7 +232,7 @@ int main(int argc, char **argv)
     if (servers != NULL && verify_path != NULL) {
         return verify(servers, verify_path);
     }
-    if (servers == NULL || inflight == 0 || (count == 0 && seconds == 0) ||
+    if (servers == NULL || inflight == 0 || (count == 0 && !(seconds > 0)) ||
         value_size == 0 || value_size > 60000 || optind != argc ||
         kill_pid < 0 || kill_signal <= 0) {
         usage();
@@ -275,7 +275,7 @@ int main(int argc, char **argv)
     t0 = now_ns();
     last_ok_ns = t0;
     if (seconds > 0) {
-        deadline = t0 + seconds * 1000000000u;
+        deadline = t0 + (uint64_t)(seconds * 1e9);
     }
     for (;;) {
         bool more = count > 0 ? sent < count : now_ns() < deadline;

@@ -119,9 +119,9 @@ status_field() {
 # wait_client I: wait until node I answers on its client port.
 wait_client() {
     local i=$1 t
-    for ((t = 0; t < 100; t++)); do
+    for ((t = 0; t < 200; t++)); do
         if kv "$i" status --json >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
+        sleep 0.05
     done
     fail "node $i did not come up"
 }
@@ -144,7 +144,7 @@ wait_leader() {
             if [ -z "$first" ]; then first=$l; elif [ "$first" != "$l" ]; then first=""; break; fi
         done
         if [ -n "$first" ]; then echo "$first"; return 0; fi
-        sleep 0.1
+        sleep 0.05
     done
     fail "no agreed leader among nodes $*"
 }
@@ -152,10 +152,10 @@ wait_leader() {
 # wait_applied NODE INDEX: wait until NODE has applied INDEX.
 wait_applied() {
     local t a
-    for ((t = 0; t < 300; t++)); do
+    for ((t = 0; t < 600; t++)); do
         a=$(status_field "$1" applied_index || echo 0)
         if [ -n "$a" ] && [ "$a" -ge "$2" ]; then return 0; fi
-        sleep 0.1
+        sleep 0.05
     done
     fail "node $1 did not apply index $2 (at ${a:-?})"
 }
