@@ -35,7 +35,32 @@ check_in() {
 }
 
 build build --enable-werror
-step "make check" check_in build
+# t_crash last, on its own: it times nothing (its waits are deadlines of
+# tens of seconds), so the sanitizer build compiles beside it at the lowest
+# priority, which saves CI the build's minute and a half. The other cluster
+# tests measure failovers and run with the machine to themselves.
+plain_check() {
+    local t tests=()
+    for t in $(make -s -C "$ROOT/build" print-tests); do
+        [ "$t" = test/integration/t_crash.sh ] || tests+=("$t")
+    done
+    check_in build "${tests[@]}"
+}
+crash_check() {
+    local asan_log rc=0
+    asan_log=$(mktemp)
+    (nice -n 19 bash -c "$(declare -f build); ROOT='$ROOT'; \
+        build build-asan --enable-werror --enable-sanitizers &&
+        make -C '$ROOT/build-asan' -j$(nproc) check TESTS= >/dev/null") \
+        >"$asan_log" 2>&1 &
+    local asan_pid=$!
+    check_in build test/integration/t_crash.sh || rc=1
+    wait "$asan_pid" || { cat "$asan_log" >&2; echo "the sanitizer build failed" >&2; }
+    rm -f "$asan_log"
+    return $rc
+}
+step "make check" plain_check
+step "make check: the crash test, the sanitizer build beside it" crash_check
 # The benchmark programs are built by `make bench` only: build them here
 # too, so that a change that breaks them shows up in CI.
 step "bench programs build" make -C "$ROOT/build" -j"$(nproc)" \
@@ -60,9 +85,15 @@ check_sanitized() {
 build build-asan --enable-werror --enable-sanitizers
 step "make check (ASan+UBSan)" check_sanitized
 
-step "unit tests under valgrind" env CK_FORK=no valgrind -q --leak-check=full \
+# valgrind's run of the unit tests and the fuzzers each keep one core busy
+# and time nothing: they run side by side (valgrind's output is shown when
+# it ends), which saves CI most of a minute.
+valgrind_log=$(mktemp)
+(step "unit tests under valgrind" env CK_FORK=no valgrind -q --leak-check=full \
     --error-exitcode=1 --suppressions="$ROOT/test/valgrind.supp" \
     "$ROOT/build/test/unit/test_unit"
+    [ ${#failed[@]} -eq 0 ]) >"$valgrind_log" 2>&1 &
+valgrind_pid=$!
 
 format_check() {
     (cd "$ROOT" && git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror)
@@ -76,6 +107,11 @@ step "man page lint" mandoc -T lint -W warning "$ROOT"/man/man*/*.[0-9]
 # clang only recommends.
 ensure_packages clang libclang-rt-dev
 step "fuzzing (4 s a target)" env FUZZ_SECONDS=4 bash "$ROOT/test/fuzz/run.sh" --ci
+if ! wait "$valgrind_pid"; then
+    failed+=("unit tests under valgrind")
+fi
+cat "$valgrind_log" >&2
+rm -f "$valgrind_log"
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED: ${failed[*]}" >&2
