@@ -403,6 +403,15 @@ static void hold_update(struct jr_node *n)
 static void tick_cb(uv_timer_t *t)
 {
     struct jr_node *n = t->data;
+    raft_id leader = n->raft.state == RAFT_FOLLOWER
+                         ? n->raft.follower_state.current_leader.id
+                         : 0;
+    if (jr__leaderwatch_silence(&n->raft, uv_now(&n->loop))) {
+        jr__infof(n,
+                  "no word from leader node %llu for an election timeout "
+                  "(%u ms): this node now grants votes for its successor",
+                  (unsigned long long)leader, n->raft.election_timeout);
+    }
     n->io_tick_cb(&n->io);
     hold_update(n);
 }
@@ -549,9 +558,10 @@ static int io_send(struct raft_io *io,
      * term from it). So, outside the follower state, an AppendEntries
      * result goes out only to a member of the configuration, at the
      * address the configuration has for it, never through the message's
-     * pointer. */
+     * pointer. A follower that has forgotten its leader (leaderwatch.c)
+     * addresses it to node 0, which is in no configuration: it fails. */
     if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
-        n->raft.state != RAFT_FOLLOWER) {
+        (n->raft.state != RAFT_FOLLOWER || m->server_address == NULL)) {
         const struct raft_configuration *conf = &n->raft.configuration;
         struct raft_message copy;
         unsigned i;

@@ -413,6 +413,16 @@ void jr__contact_name(struct jr_node *n,
 const char *jr__contact_zone_of(struct jr_node *n, uint64_t id);
 const char *jr__contact_name_of(struct jr_node *n, uint64_t id);
 
+/* leaderwatch.c: a follower forgets a leader it has not heard from for an
+ * election timeout (silence), or whose host refused our connection
+ * (refused: its election timer then runs out delay_ms later). Each returns
+ * whether the leader was forgotten. */
+bool jr__leaderwatch_silence(struct raft *r, raft_time now);
+bool jr__leaderwatch_refused(struct raft *r,
+                             raft_id id,
+                             raft_time now,
+                             unsigned delay_ms);
+
 /* io.c: set up the raft_io backend and its wrapper. */
 int jr__io_init(struct jr_node *n, struct jr_error *err);
 void jr__io_close(struct jr_node *n);
@@ -457,6 +467,7 @@ struct jr__dial {
     size_t preamble_len;
     bool canceled;
     bool reading; /* waiting for the acceptor's reply */
+    bool nobody_listening; /* the connect itself was refused */
     queue link;
     uint64_t expect_id;
     char address[256];

@@ -148,6 +148,13 @@ static void conn_close(struct jr__conn *c)
         for (i = 0; i < n->rpc->n_peers; i++) {
             if (n->rpc->peers[i].conn == c) {
                 n->rpc->peers[i].conn = NULL;
+                /* Lost the leader's connection: the next tick's ping
+                 * redials it, and a refusal tells that it is gone
+                 * (leaderwatch.c). */
+                if (n->raft.state == RAFT_FOLLOWER &&
+                    n->raft.follower_state.current_leader.id == c->peer_id) {
+                    n->rpc->peers[i].last_ping = 0;
+                }
             }
         }
     }
@@ -652,6 +659,7 @@ void jr__rpc_accept(struct jr_node *n,
                     const unsigned char ns[32])
 {
     struct jr__conn *c = conn_new(n, address);
+    struct rpc_peer *p;
     if (c == NULL) {
         stream->data = NULL;
         uv_close((uv_handle_t *)stream, (uv_close_cb)raft_free);
@@ -661,6 +669,13 @@ void jr__rpc_accept(struct jr_node *n,
     c->member = member;
     memcpy(c->nc, nc, sizeof c->nc);
     memcpy(c->ns, ns, sizeof c->ns);
+    /* A peer that dials us is up again (a restarted or wiped node): our
+     * own dials to it need not wait for their backoff. */
+    p = peer_of(n, id);
+    if (p != NULL && member) {
+        p->backoff_ms = 0;
+        p->retry_at = 0;
+    }
     (void)conn_start(c, stream);
 }
 
@@ -686,8 +701,19 @@ static void dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
     }
     p = peer_of(c->node, c->peer_id);
     if (status != 0) {
-        jr__debugf(c->node, "rpc connect to %s: %s", c->address,
+        struct jr_node *n = c->node;
+        unsigned hb = n->raft.heartbeat_timeout;
+        jr__debugf(n, "rpc connect to %s: %s", c->address,
                    uv_strerror(status));
+        if (d->nobody_listening &&
+            jr__leaderwatch_refused(&n->raft, c->peer_id, jr__now(n),
+                                    (unsigned)n->io.random(&n->io, (int)hb,
+                                                           2 * (int)hb))) {
+            jr__infof(n,
+                      "leader node %llu at %s refuses connections: its "
+                      "process is gone; electing a successor",
+                      (unsigned long long)c->peer_id, c->address);
+        }
         /* A peer that is down is not dialed on every message raft sends
          * it: back off, doubling, up to a second. */
         if (p != NULL) {

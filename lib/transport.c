@@ -361,6 +361,8 @@ static void dial_connect_cb(uv_connect_t *c, int status)
     uv_buf_t buf;
     int rv;
     if (status != 0 || d->canceled) {
+        /* The peer's host answered: nothing listens there. */
+        d->nobody_listening = status == UV_ECONNREFUSED;
         dial_fail(d, status != 0 ? status : UV_ECANCELED);
         return;
     }
@@ -404,6 +406,7 @@ int jr__dial(struct jr_node *n,
     d->cb = cb;
     d->canceled = false;
     d->reading = false;
+    d->nobody_listening = false;
     d->expect_id = expect_id;
     (void)snprintf(d->address, sizeof d->address, "%s", address);
     jr__auth_nonce(d->nc);

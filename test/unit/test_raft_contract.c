@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "jr_internal.h"
 #include "suites.h"
 
 /* ---- raft_uv: entries whose length is not a multiple of 8 ---- */
@@ -244,6 +245,125 @@ START_TEST(apply_of_a_batch_calls_back_once_with_the_first_index)
 }
 END_TEST
 
+/* ---- a dead leader's successor (leaderwatch.c) ---- */
+
+enum { WATCH_NONE, WATCH_SILENCE, WATCH_REFUSED };
+
+/* Three voters with pre-vote, server 0 leading; followers 1 and 2 time
+ * out after 1100 and 1900 ms of silence. Server 0 dies; returns how many ms later a
+ * new leader is elected (*leader: its index), with leaderwatch's rule
+ * `watch` applied to the followers as the library applies it. */
+static raft_time failover_ms(int watch, unsigned *leader)
+{
+    raft_time t0;
+    unsigned i;
+    fixture_setup(3);
+    for (i = 0; i < 3; i++) {
+        raft_set_pre_vote(raft_fixture_get(&fixture, i), true);
+    }
+    raft_fixture_elect(&fixture, 0);
+    raft_fixture_step_until_elapsed(&fixture, 500);
+    ck_assert_uint_eq(raft_fixture_leader_index(&fixture), 0);
+    /* A follower draws its timeout when it becomes one; heartbeats only
+     * restart the timer. */
+    raft_fixture_get(&fixture, 1)->follower_state.randomized_election_timeout =
+        1100;
+    raft_fixture_get(&fixture, 2)->follower_state.randomized_election_timeout =
+        1900;
+    raft_fixture_set_randomized_election_timeout(&fixture, 1, 1100);
+    raft_fixture_set_randomized_election_timeout(&fixture, 2, 1900);
+    raft_fixture_kill(&fixture, 0);
+    t0 = raft_fixture_time(&fixture);
+    if (watch == WATCH_REFUSED) {
+        raft_id dead = raft_fixture_get(&fixture, 0)->id;
+        ck_assert(jr__leaderwatch_refused(raft_fixture_get(&fixture, 1),
+                                          dead, t0, 150));
+        ck_assert(jr__leaderwatch_refused(raft_fixture_get(&fixture, 2),
+                                          dead, t0, 250));
+        ck_assert_uint_eq(
+            raft_fixture_get(&fixture, 1)->follower_state.current_leader.id,
+            0);
+    }
+    for (;;) {
+        for (i = 1; i < 3; i++) {
+            struct raft *r = raft_fixture_get(&fixture, i);
+            if (r->state == RAFT_LEADER) {
+                *leader = i;
+                return raft_fixture_time(&fixture) - t0;
+            }
+            if (watch == WATCH_SILENCE) {
+                (void)jr__leaderwatch_silence(r, raft_fixture_time(&fixture));
+            }
+        }
+        ck_assert_uint_lt(raft_fixture_time(&fixture) - t0, 10000);
+        raft_fixture_step(&fixture);
+    }
+}
+
+START_TEST(a_follower_with_a_leader_refuses_pre_votes_until_it_times_out)
+{
+    unsigned leader;
+    raft_time ms = failover_ms(WATCH_NONE, &leader);
+    /* Server 1 stood first, at 1100 ms, and server 2 turned it down: the
+     * election waited for server 2's own timer. */
+    ck_assert_uint_eq(leader, 2);
+    ck_assert_uint_ge(ms, 1800);
+    raft_fixture_close(&fixture);
+}
+END_TEST
+
+START_TEST(a_silent_leader_is_forgotten_after_an_election_timeout)
+{
+    unsigned leader;
+    raft_time ms = failover_ms(WATCH_SILENCE, &leader);
+    /* Server 2 forgot the leader at 1000 ms and granted server 1's
+     * pre-vote at 1100 ms. */
+    ck_assert_uint_eq(leader, 1);
+    ck_assert_uint_lt(ms, 1500);
+    raft_fixture_close(&fixture);
+}
+END_TEST
+
+START_TEST(a_refused_leader_is_forgotten_at_once)
+{
+    unsigned leader;
+    raft_time ms = failover_ms(WATCH_REFUSED, &leader);
+    /* Server 1's timer ran out 150 ms after the refusal (then up to a tick
+     * and an election's round trips). */
+    ck_assert_uint_eq(leader, 1);
+    ck_assert_uint_lt(ms, 500);
+    raft_fixture_close(&fixture);
+}
+END_TEST
+
+START_TEST(leaderwatch_leaves_a_live_leader_alone)
+{
+    struct raft *r;
+    raft_id id;
+    raft_time now;
+    fixture_setup(3);
+    raft_fixture_elect(&fixture, 0);
+    raft_fixture_step_until_elapsed(&fixture, 300);
+    r = raft_fixture_get(&fixture, 1);
+    id = raft_fixture_get(&fixture, 0)->id;
+    now = raft_fixture_time(&fixture);
+    /* Heard within the last heartbeat: not silent. */
+    ck_assert(!jr__leaderwatch_silence(r, now));
+    /* A refusal by another node than the leader changes nothing. */
+    ck_assert(!jr__leaderwatch_refused(r, raft_fixture_get(&fixture, 2)->id,
+                                       now, 100));
+    ck_assert_uint_eq(r->follower_state.current_leader.id, id);
+    /* Nor does either rule on the leader itself. */
+    ck_assert(!jr__leaderwatch_silence(raft_fixture_get(&fixture, 0),
+                                       now + 5000));
+    ck_assert(!jr__leaderwatch_refused(raft_fixture_get(&fixture, 0), id,
+                                       now, 100));
+    raft_fixture_step_until_elapsed(&fixture, 2000);
+    ck_assert_uint_eq(raft_fixture_leader_index(&fixture), 0);
+    raft_fixture_close(&fixture);
+}
+END_TEST
+
 Suite *raft_contract_suite(void)
 {
     Suite *s = suite_create("raft_contract");
@@ -256,6 +376,11 @@ Suite *raft_contract_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, pre_vote_is_off_by_default);
     tcase_add_test(tc, apply_of_a_batch_calls_back_once_with_the_first_index);
+    tcase_add_test(tc,
+                   a_follower_with_a_leader_refuses_pre_votes_until_it_times_out);
+    tcase_add_test(tc, a_silent_leader_is_forgotten_after_an_election_timeout);
+    tcase_add_test(tc, a_refused_leader_is_forgotten_at_once);
+    tcase_add_test(tc, leaderwatch_leaves_a_live_leader_alone);
     suite_add_tcase(s, tc);
     return s;
 }
