@@ -546,8 +546,20 @@ static int io_send(struct raft_io *io,
                    raft_io_send_cb cb)
 {
     struct jr_node *n = io->impl;
+    struct raft_message capped;
     if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
         install_begin(n->io_state, m->server_id);
+    }
+    capped = *m;
+    if (jr__staletail_cap(&n->staletail, &capped)) {
+        jr__debugf(
+            n,
+            "AppendEntries answer to node %llu capped from index "
+            "%llu to %llu: the rest of this log is unchecked",
+            (unsigned long long)m->server_id,
+            (unsigned long long)m->append_entries_result.last_log_index,
+            (unsigned long long)capped.append_entries_result.last_log_index);
+        m = &capped;
     }
     /* raft 0.15 answers a snapshot install once it is on disk, addressing
      * the answer from follower_state even if the node has become a

@@ -190,6 +190,12 @@ struct jr__contact {
 
 struct jr__rpc; /* rpc.c */
 
+/* staletail.c: see jr__staletail_recv. */
+struct jr__staletail {
+    bool open;
+    raft_index upto; /* prevLogIndex + len(entries) of the request */
+};
+
 struct jr_node {
     /* Configuration (strings owned). */
     struct jr_config cfg;
@@ -230,6 +236,7 @@ struct jr_node {
     struct raft_fsm raft_fsm;
     raft_io_tick_cb io_tick_cb; /* io.c: raft's callbacks, wrapped */
     raft_io_recv_cb io_recv_cb;
+    struct jr__staletail staletail; /* staletail.c, around io_recv_cb */
     raft_io_close_cb io_close_cb;
     bool raft_initialised;
     bool raft_closed;
@@ -423,6 +430,17 @@ bool jr__leaderwatch_refused(struct raft *r,
                              raft_time now,
                              unsigned delay_ms);
 
+/* staletail.c: the answer raft sends while it handles an AppendEntries
+ * reports no more than that request's entries (raft 0.15 reports its whole
+ * log, unchecked tail included). jr__staletail_recv hands m to raft's recv
+ * callback with t open; jr__staletail_cap, on each message sent meanwhile,
+ * caps an AppendEntries success and returns whether it did. */
+void jr__staletail_recv(struct jr__staletail *t,
+                        struct raft_io *io,
+                        raft_io_recv_cb recv,
+                        struct raft_message *m);
+bool jr__staletail_cap(const struct jr__staletail *t, struct raft_message *m);
+
 /* io.c: set up the raft_io backend and its wrapper. */
 int jr__io_init(struct jr_node *n, struct jr_error *err);
 void jr__io_close(struct jr_node *n);
@@ -466,7 +484,7 @@ struct jr__dial {
     char preamble[512];
     size_t preamble_len;
     bool canceled;
-    bool reading; /* waiting for the acceptor's reply */
+    bool reading;          /* waiting for the acceptor's reply */
     bool nobody_listening; /* the connect itself was refused */
     queue link;
     uint64_t expect_id;

@@ -362,7 +362,7 @@ static void deliver_raft(struct jr__conn *c, char *buf, size_t len, char *owned)
         jr__raftmsg_release(&m);
         return;
     }
-    n->io_recv_cb(&n->io, &m);
+    jr__staletail_recv(&n->staletail, &n->io, n->io_recv_cb, &m);
 }
 
 int jr__rpc_send_failed(struct jr_node *n,
@@ -703,12 +703,11 @@ static void dial_cb(struct jr__dial *d, uv_stream_t *stream, int status)
     if (status != 0) {
         struct jr_node *n = c->node;
         unsigned hb = n->raft.heartbeat_timeout;
-        jr__debugf(n, "rpc connect to %s: %s", c->address,
-                   uv_strerror(status));
+        jr__debugf(n, "rpc connect to %s: %s", c->address, uv_strerror(status));
         if (d->nobody_listening &&
-            jr__leaderwatch_refused(&n->raft, c->peer_id, jr__now(n),
-                                    (unsigned)n->io.random(&n->io, (int)hb,
-                                                           2 * (int)hb))) {
+            jr__leaderwatch_refused(
+                &n->raft, c->peer_id, jr__now(n),
+                (unsigned)n->io.random(&n->io, (int)hb, 2 * (int)hb))) {
             jr__infof(n,
                       "leader node %llu at %s refuses connections: its "
                       "process is gone; electing a successor",

@@ -24,6 +24,12 @@ fail() {
         echo "---- $f (last 30 lines)" >&2
         tail -n 30 "$f" >&2
     done
+    # What each running kvstore node says of itself (its raft indexes).
+    for i in "${!PID[@]}"; do
+        [ -n "${CLIENT[$i]:-}" ] || continue
+        echo "---- node $i status" >&2
+        ${CLIENT_WRAP:-} timeout 2 "$KVSTORE" --server "${CLIENT[$i]}" status --json >&2 2>&1 || true
+    done
     exit 1
 }
 
@@ -48,12 +54,20 @@ trap cleanup EXIT
 # A port nobody listens on, below the kernel's ephemeral range so that no
 # outgoing connection can be holding it.
 EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+# A port nothing listens on and that this test has not handed out before:
+# the nodes bind their ports only when they start, so two nodes drawn at
+# random could otherwise get the same one (1 test run in about 1500). The
+# list is a file because callers run this in a subshell.
 free_port() {
     local p
     while :; do
         p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
+        if grep -qx "$p" "$WORK/.ports" 2>/dev/null; then
+            continue
+        fi
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             if ! ss -ltn 2>/dev/null | grep -q ":$p "; then
+                echo "$p" >>"$WORK/.ports"
                 echo "$p"
                 return
             fi

@@ -170,7 +170,7 @@ static int applied[3];
 static struct raft_fsm fsms[3];
 static struct raft_fixture fixture;
 
-static void fixture_setup(unsigned n)
+static void fixture_setup_unstarted(unsigned n)
 {
     struct raft_configuration conf;
     unsigned i;
@@ -191,6 +191,11 @@ static void fixture_setup(unsigned n)
     ck_assert_int_eq(raft_fixture_configuration(&fixture, n, &conf), 0);
     ck_assert_int_eq(raft_fixture_bootstrap(&fixture, &conf), 0);
     raft_configuration_close(&conf);
+}
+
+static void fixture_setup(unsigned n)
+{
+    fixture_setup_unstarted(n);
     ck_assert_int_eq(raft_fixture_start(&fixture), 0);
 }
 
@@ -250,8 +255,8 @@ END_TEST
 enum { WATCH_NONE, WATCH_SILENCE, WATCH_REFUSED };
 
 /* Three voters with pre-vote, server 0 leading; followers 1 and 2 time
- * out after 1100 and 1900 ms of silence. Server 0 dies; returns how many ms later a
- * new leader is elected (*leader: its index), with leaderwatch's rule
+ * out after 1100 and 1900 ms of silence. Server 0 dies; returns how many ms
+ * later a new leader is elected (*leader: its index), with leaderwatch's rule
  * `watch` applied to the followers as the library applies it. */
 static raft_time failover_ms(int watch, unsigned *leader)
 {
@@ -276,13 +281,12 @@ static raft_time failover_ms(int watch, unsigned *leader)
     t0 = raft_fixture_time(&fixture);
     if (watch == WATCH_REFUSED) {
         raft_id dead = raft_fixture_get(&fixture, 0)->id;
-        ck_assert(jr__leaderwatch_refused(raft_fixture_get(&fixture, 1),
-                                          dead, t0, 150));
-        ck_assert(jr__leaderwatch_refused(raft_fixture_get(&fixture, 2),
-                                          dead, t0, 250));
+        ck_assert(jr__leaderwatch_refused(raft_fixture_get(&fixture, 1), dead,
+                                          t0, 150));
+        ck_assert(jr__leaderwatch_refused(raft_fixture_get(&fixture, 2), dead,
+                                          t0, 250));
         ck_assert_uint_eq(
-            raft_fixture_get(&fixture, 1)->follower_state.current_leader.id,
-            0);
+            raft_fixture_get(&fixture, 1)->follower_state.current_leader.id, 0);
     }
     for (;;) {
         for (i = 1; i < 3; i++) {
@@ -354,13 +358,166 @@ START_TEST(leaderwatch_leaves_a_live_leader_alone)
                                        now, 100));
     ck_assert_uint_eq(r->follower_state.current_leader.id, id);
     /* Nor does either rule on the leader itself. */
-    ck_assert(!jr__leaderwatch_silence(raft_fixture_get(&fixture, 0),
-                                       now + 5000));
-    ck_assert(!jr__leaderwatch_refused(raft_fixture_get(&fixture, 0), id,
-                                       now, 100));
+    ck_assert(
+        !jr__leaderwatch_silence(raft_fixture_get(&fixture, 0), now + 5000));
+    ck_assert(
+        !jr__leaderwatch_refused(raft_fixture_get(&fixture, 0), id, now, 100));
     raft_fixture_step_until_elapsed(&fixture, 2000);
     ck_assert_uint_eq(raft_fixture_leader_index(&fixture), 0);
     raft_fixture_close(&fixture);
+}
+END_TEST
+
+/* ---- an old term's uncommitted tail on a follower (staletail.c) ---- */
+
+/* Term of the entry at index in r's in-memory log, 0 if it has none. */
+static raft_term term_at(const struct raft *r, raft_index index)
+{
+    const struct raft_log *l = &r->log;
+    size_t n =
+        l->back >= l->front ? l->back - l->front : l->size - l->front + l->back;
+    if (index <= l->offset || index > l->offset + n) {
+        return 0;
+    }
+    return l->entries[(l->front + (index - l->offset - 1)) % l->size].term;
+}
+
+/* The fixture's raft_io, with the follower's answers capped the way io.c
+ * caps them. */
+static struct {
+    struct raft_io *io;
+    raft_io_recv_cb recv;
+    struct jr__staletail tail;
+} wrapped[3];
+static int (*stub_start)(struct raft_io *,
+                         unsigned,
+                         raft_io_tick_cb,
+                         raft_io_recv_cb);
+static int (*stub_send)(struct raft_io *,
+                        struct raft_io_send *,
+                        const struct raft_message *,
+                        raft_io_send_cb);
+
+static unsigned wrapped_of(const struct raft_io *io)
+{
+    unsigned i;
+    for (i = 0; i < 3 && wrapped[i].io != io; i++) {
+    }
+    ck_assert_uint_lt(i, 3);
+    return i;
+}
+
+static void wrapped_recv(struct raft_io *io, struct raft_message *m)
+{
+    unsigned i = wrapped_of(io);
+    jr__staletail_recv(&wrapped[i].tail, io, wrapped[i].recv, m);
+}
+
+static int wrapped_start(struct raft_io *io,
+                         unsigned msecs,
+                         raft_io_tick_cb tick,
+                         raft_io_recv_cb recv)
+{
+    wrapped[wrapped_of(io)].recv = recv;
+    return stub_start(io, msecs, tick, wrapped_recv);
+}
+
+static int wrapped_send(struct raft_io *io,
+                        struct raft_io_send *req,
+                        const struct raft_message *m,
+                        raft_io_send_cb cb)
+{
+    struct raft_message copy = *m;
+    (void)jr__staletail_cap(&wrapped[wrapped_of(io)].tail, &copy);
+    return stub_send(io, req, &copy, cb);
+}
+
+struct stale_tail_run {
+    raft_index bad_commit; /* leader commit over server 0's stale entry */
+    raft_term final_term;  /* term of server 0's entry 2 at the end */
+    raft_index final_commit;
+};
+
+/* Server 0 led term 2 alone and holds an uncommitted entry 2 of that term;
+ * servers 1 and 2 moved on to term 3. Server 1 is elected with server 2's
+ * vote, server 2 is then cut off, and server 1 appends its own entry 2
+ * before server 0's (slow) answer to its first heartbeat comes back. */
+static struct stale_tail_run stale_tail(bool capped)
+{
+    struct stale_tail_run run = {0, 0, 0};
+    struct raft_entry e;
+    struct raft_buffer buf;
+    struct raft_apply req;
+    struct raft *leader, *r0;
+    raft_time t0;
+    unsigned i;
+    fixture_setup_unstarted(3);
+    memset(&e, 0, sizeof e);
+    e.term = 2;
+    e.type = RAFT_COMMAND;
+    e.buf.base = raft_malloc(8);
+    e.buf.len = 8;
+    memset(e.buf.base, 1, 8);
+    raft_fixture_add_entry(&fixture, 0, &e);
+    raft_fixture_set_term(&fixture, 0, 2);
+    raft_fixture_set_term(&fixture, 1, 3);
+    raft_fixture_set_term(&fixture, 2, 3);
+    raft_fixture_set_network_latency(&fixture, 0, 100);
+    memset(wrapped, 0, sizeof wrapped);
+    for (i = 0; i < 3; i++) {
+        struct raft_io *io = &fixture.servers[i].io;
+        wrapped[i].io = io;
+        if (capped) {
+            stub_start = io->start;
+            stub_send = io->send;
+            io->start = wrapped_start;
+            io->send = wrapped_send;
+        }
+    }
+    ck_assert_int_eq(raft_fixture_start(&fixture), 0);
+    raft_fixture_elect(&fixture, 1);
+    leader = raft_fixture_get(&fixture, 1);
+    r0 = raft_fixture_get(&fixture, 0);
+    ck_assert_uint_eq(leader->current_term, 4);
+    ck_assert_uint_eq(term_at(r0, 2), 2);
+    raft_fixture_disconnect(&fixture, 1, 2);
+    raft_fixture_disconnect(&fixture, 2, 1);
+    buf.base = raft_malloc(8);
+    buf.len = 8;
+    memset(buf.base, 2, 8);
+    ck_assert_int_eq(raft_apply(leader, &req, &buf, 1, NULL), 0);
+    t0 = raft_fixture_time(&fixture);
+    while (raft_fixture_time(&fixture) - t0 < 3000) {
+        raft_fixture_step(&fixture);
+        if (leader->state == RAFT_LEADER && leader->commit_index >= 2 &&
+            term_at(r0, 2) != leader->current_term && run.bad_commit == 0) {
+            run.bad_commit = leader->commit_index;
+        }
+    }
+    run.final_term = term_at(r0, 2);
+    run.final_commit = r0->commit_index;
+    raft_fixture_close(&fixture);
+    return run;
+}
+
+START_TEST(raft_takes_a_stale_tail_for_a_copy_of_its_entry)
+{
+    /* The leader commits entry 2 with only itself holding it, and server 0
+     * keeps its stale entry and commits nothing more: raft 0.15's answer
+     * reports the whole log (src/recv_append_entries.c). */
+    struct stale_tail_run run = stale_tail(false);
+    ck_assert_uint_eq(run.bad_commit, 2);
+    ck_assert_uint_eq(run.final_term, 2);
+    ck_assert_uint_eq(run.final_commit, 1);
+}
+END_TEST
+
+START_TEST(a_capped_answer_makes_the_follower_drop_its_stale_tail)
+{
+    struct stale_tail_run run = stale_tail(true);
+    ck_assert_uint_eq(run.bad_commit, 0);
+    ck_assert_uint_eq(run.final_term, 4);
+    ck_assert_uint_eq(run.final_commit, 2);
 }
 END_TEST
 
@@ -376,11 +533,13 @@ Suite *raft_contract_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, pre_vote_is_off_by_default);
     tcase_add_test(tc, apply_of_a_batch_calls_back_once_with_the_first_index);
-    tcase_add_test(tc,
-                   a_follower_with_a_leader_refuses_pre_votes_until_it_times_out);
+    tcase_add_test(
+        tc, a_follower_with_a_leader_refuses_pre_votes_until_it_times_out);
     tcase_add_test(tc, a_silent_leader_is_forgotten_after_an_election_timeout);
     tcase_add_test(tc, a_refused_leader_is_forgotten_at_once);
     tcase_add_test(tc, leaderwatch_leaves_a_live_leader_alone);
+    tcase_add_test(tc, raft_takes_a_stale_tail_for_a_copy_of_its_entry);
+    tcase_add_test(tc, a_capped_answer_makes_the_follower_drop_its_stale_tail);
     suite_add_tcase(s, tc);
     return s;
 }
