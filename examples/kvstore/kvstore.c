@@ -34,146 +34,16 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "store.h"
+
 #define MAX_KEY 255
 #define MAX_VALUE 65536
 #define MAX_LINE (MAX_KEY + MAX_VALUE + 16)
 
 /* ------------------------------------------------------------------------
- * The state machine: a hash map guarded by a lock, since apply runs on the
- * node's thread and local reads on the server's.
+ * The state machine: a map (store.c) guarded by a lock, since apply runs
+ * on the node's thread and local reads on the server's.
  * --------------------------------------------------------------------- */
-
-struct entry {
-    struct entry *next;
-    uint64_t hash;
-    size_t klen, vlen;
-    char data[]; /* key then value */
-};
-
-struct store {
-    uv_rwlock_t lock;
-    struct entry **buckets;
-    size_t n_buckets;
-    size_t count;
-};
-
-static uint64_t hash_of(const char *p, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    size_t i;
-    for (i = 0; i < len; i++) {
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    }
-    return h;
-}
-
-static int store_init(struct store *s)
-{
-    s->n_buckets = 1024;
-    s->count = 0;
-    s->buckets = calloc(s->n_buckets, sizeof *s->buckets);
-    if (s->buckets == NULL || uv_rwlock_init(&s->lock) != 0) {
-        return -1;
-    }
-    return 0;
-}
-
-static void store_clear(struct store *s)
-{
-    size_t i;
-    for (i = 0; i < s->n_buckets; i++) {
-        struct entry *e = s->buckets[i];
-        while (e != NULL) {
-            struct entry *next = e->next;
-            free(e);
-            e = next;
-        }
-        s->buckets[i] = NULL;
-    }
-    s->count = 0;
-}
-
-static struct entry **store_find(struct store *s,
-                                 const char *key,
-                                 size_t klen,
-                                 uint64_t h)
-{
-    struct entry **pp = &s->buckets[h & (s->n_buckets - 1)];
-    while (*pp != NULL) {
-        if ((*pp)->hash == h && (*pp)->klen == klen &&
-            memcmp((*pp)->data, key, klen) == 0) {
-            return pp;
-        }
-        pp = &(*pp)->next;
-    }
-    return pp;
-}
-
-static void store_grow(struct store *s)
-{
-    size_t n = s->n_buckets * 2, i;
-    struct entry **b = calloc(n, sizeof *b);
-    if (b == NULL) {
-        return; /* chains just get longer */
-    }
-    for (i = 0; i < s->n_buckets; i++) {
-        struct entry *e = s->buckets[i];
-        while (e != NULL) {
-            struct entry *next = e->next;
-            e->next = b[e->hash & (n - 1)];
-            b[e->hash & (n - 1)] = e;
-            e = next;
-        }
-    }
-    free(s->buckets);
-    s->buckets = b;
-    s->n_buckets = n;
-}
-
-/* Caller holds the write lock. Returns 0 or -1 (out of memory). */
-static int store_put(struct store *s,
-                     const char *key,
-                     size_t klen,
-                     const char *value,
-                     size_t vlen)
-{
-    uint64_t h = hash_of(key, klen);
-    struct entry **pp = store_find(s, key, klen, h);
-    struct entry *e = malloc(sizeof *e + klen + vlen);
-    if (e == NULL) {
-        return -1;
-    }
-    e->hash = h;
-    e->klen = klen;
-    e->vlen = vlen;
-    memcpy(e->data, key, klen);
-    memcpy(e->data + klen, value, vlen);
-    if (*pp != NULL) {
-        e->next = (*pp)->next;
-        free(*pp);
-        *pp = e;
-        return 0;
-    }
-    e->next = NULL;
-    *pp = e;
-    if (++s->count > s->n_buckets) {
-        store_grow(s);
-    }
-    return 0;
-}
-
-static bool store_del(struct store *s, const char *key, size_t klen)
-{
-    struct entry **pp = store_find(s, key, klen, hash_of(key, klen));
-    struct entry *e = *pp;
-    if (e == NULL) {
-        return false;
-    }
-    *pp = e->next;
-    free(e);
-    s->count--;
-    return true;
-}
 
 static struct store store;
 
@@ -220,10 +90,27 @@ static int fsm_apply(void *data,
     return 0;
 }
 
+static int snapshot_record(void *arg,
+                           const char *key,
+                           size_t klen,
+                           const char *value,
+                           size_t vlen)
+{
+    struct jr_snapshot_writer *w = arg;
+    uint32_t lens[2] = {(uint32_t)klen, (uint32_t)vlen};
+    int rv = jr_snapshot_write(w, lens, sizeof lens);
+    if (rv == 0) {
+        rv = jr_snapshot_write(w, key, klen);
+    }
+    if (rv == 0) {
+        rv = jr_snapshot_write(w, value, vlen);
+    }
+    return rv;
+}
+
 static int fsm_snapshot(void *data, struct jr_snapshot_writer *w)
 {
-    size_t i;
-    int rv = 0;
+    int rv;
     uint64_t count;
     (void)data;
     /* apply runs on the same thread as this, so the map cannot change
@@ -231,15 +118,8 @@ static int fsm_snapshot(void *data, struct jr_snapshot_writer *w)
     uv_rwlock_rdlock(&store.lock);
     count = store.count;
     rv = jr_snapshot_write(w, &count, sizeof count);
-    for (i = 0; i < store.n_buckets && rv == 0; i++) {
-        struct entry *e;
-        for (e = store.buckets[i]; e != NULL && rv == 0; e = e->next) {
-            uint32_t lens[2] = {(uint32_t)e->klen, (uint32_t)e->vlen};
-            rv = jr_snapshot_write(w, lens, sizeof lens);
-            if (rv == 0) {
-                rv = jr_snapshot_write(w, e->data, e->klen + e->vlen);
-            }
-        }
+    if (rv == 0) {
+        rv = store_each(&store, snapshot_record, w);
     }
     uv_rwlock_rdunlock(&store.lock);
     return rv;
@@ -408,14 +288,13 @@ static void apply_cb(struct jr_apply *req,
 
 static void answer_get(struct pending *p)
 {
-    struct entry *e;
-    size_t klen = strlen(p->key);
+    const char *value;
+    size_t vlen;
     uv_rwlock_rdlock(&store.lock);
-    e = *store_find(&store, p->key, klen, hash_of(p->key, klen));
-    if (e == NULL) {
+    if (!store_get(&store, p->key, strlen(p->key), &value, &vlen)) {
         set_answer(p, "NOTFOUND");
     } else {
-        set_answer(p, "VALUE %.*s", (int)e->vlen, e->data + e->klen);
+        set_answer(p, "VALUE %.*s", (int)vlen, value);
     }
     uv_rwlock_rdunlock(&store.lock);
 }
@@ -1058,8 +937,7 @@ static int serve(int argc, char **argv)
     fprintf(stderr, "kvstore: stopping\n");
     jr_node_close(node);
     done_cb(&done_async);
-    store_clear(&store);
-    free(store.buckets);
+    store_free(&store);
     return 0;
 }
 

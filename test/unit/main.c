@@ -25,6 +25,7 @@ int main(void)
     srunner_add_suite(sr, manifest_suite());
     srunner_add_suite(sr, deploy_suite());
     srunner_add_suite(sr, lincheck_suite());
+    srunner_add_suite(sr, kvstore_store_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -23,5 +23,6 @@ Suite *peers_suite(void);
 Suite *manifest_suite(void);
 Suite *deploy_suite(void);
 Suite *lincheck_suite(void);
+Suite *kvstore_store_suite(void);
 
 #endif
