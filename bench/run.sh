@@ -642,9 +642,6 @@ if [[ $BENCH_RSS != 0 ]]; then
         ((SECONDS < deadline)); do
         sleep 0.2
     done
-    # At rest: a node gives the memory of its last snapshot's buffers back
-    # to the system (malloc_trim) once snapshots have paused for a second.
-    sleep 2
     RSS_L=$(rss_kb "${KV_PIDS[KV_LEADER - 1]}")
     RSS_F=$(rss_kb "${KV_PIDS[FOLLOWER - 1]}")
     RSS_STATE=$(state_bytes "$RSS_KEYS" 100)

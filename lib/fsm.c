@@ -6,14 +6,33 @@
 
 #include "jr_internal.h"
 
-#define CHUNK_SIZE (1u << 20)
+/* A snapshot is built in chunks of CHUNK_MIN bytes, doubling up to
+ * CHUNK_SMALL_MAX, then of CHUNK_BIG. glibc raises its mmap threshold to
+ * the size of each mmapped block freed, up to 32 MiB, after which blocks
+ * of a MiB come from the heap and stay in it once freed: with 1 MiB chunks
+ * a 100 MiB state's snapshot left 112 MiB of free heap behind it (the RSS
+ * of a follower holding 1M keys of 100 bytes: 289 MiB, 177 after a
+ * malloc_trim). Blocks over 32 MiB are always mmapped, and given back when
+ * freed; their pages cost memory only once written. */
+#define CHUNK_MIN ((size_t)64 << 10)
+#define CHUNK_SMALL_MAX ((size_t)1 << 20)
+#define CHUNK_BIG ((size_t)64 << 20)
 
 struct jr_snapshot_writer {
     struct raft_buffer *bufs;
     unsigned n;
     unsigned cap;
+    size_t last_size; /* bytes allocated for bufs[n - 1] */
     int error;
 };
+
+static size_t next_chunk_size(size_t last)
+{
+    if (last == 0) {
+        return CHUNK_MIN;
+    }
+    return last < CHUNK_SMALL_MAX ? last * 2 : CHUNK_BIG;
+}
 
 struct jr_snapshot_reader {
     const char *data;
@@ -30,7 +49,8 @@ int jr_snapshot_write(struct jr_snapshot_writer *w, const void *buf, size_t len)
     while (len > 0) {
         struct raft_buffer *last = w->n > 0 ? &w->bufs[w->n - 1] : NULL;
         size_t room, k;
-        if (last == NULL || last->len == CHUNK_SIZE) {
+        if (last == NULL || last->len == w->last_size) {
+            size_t size = next_chunk_size(w->last_size);
             if (w->n == w->cap) {
                 unsigned cap = w->cap == 0 ? 8 : w->cap * 2;
                 struct raft_buffer *b = raft_realloc(w->bufs, cap * sizeof *b);
@@ -41,14 +61,15 @@ int jr_snapshot_write(struct jr_snapshot_writer *w, const void *buf, size_t len)
                 w->cap = cap;
             }
             last = &w->bufs[w->n];
-            last->base = raft_malloc(CHUNK_SIZE);
+            last->base = raft_malloc(size);
             if (last->base == NULL) {
                 return w->error = JR_ENOMEM;
             }
             last->len = 0;
+            w->last_size = size;
             w->n++;
         }
-        room = CHUNK_SIZE - last->len;
+        room = w->last_size - last->len;
         k = len < room ? len : room;
         memcpy((char *)last->base + last->len, p, k);
         last->len += k;

@@ -5,9 +5,6 @@
  * durable before it goes on (Figure 3.1). */
 #include <stdlib.h>
 #include <string.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "jr_internal.h"
 #include "logstore.h"
@@ -17,7 +14,6 @@
 #define SEGMENT_SIZE (8u << 20)
 #define SNAPSHOTS_KEPT 2
 #define JR__INSTALLS_TRACKED 16
-#define TRIM_AFTER_MS 1000
 
 struct io_state {
     struct jr_node *node;
@@ -35,7 +31,6 @@ struct io_state {
         uint64_t until_ms;
     } installing[JR__INSTALLS_TRACKED];
     unsigned appends_in_flight;
-    uint64_t trim_at; /* loop time of the next malloc_trim, 0 if none due */
     struct append_req *failed; /* held failures, newest first */
     bool closing;
     raft_io_close_cb close_cb;
@@ -405,8 +400,6 @@ static void hold_update(struct jr_node *n)
     jr__logstore_hold(n->io_state->log, hold);
 }
 
-static void trim_when_due(struct jr_node *n);
-
 static void tick_cb(uv_timer_t *t)
 {
     struct jr_node *n = t->data;
@@ -421,7 +414,6 @@ static void tick_cb(uv_timer_t *t)
     }
     n->io_tick_cb(&n->io);
     hold_update(n);
-    trim_when_due(n);
 }
 
 static int io_start(struct raft_io *io,
@@ -755,59 +747,13 @@ static void put_work(uv_work_t *w)
                           p->snapshot->n_bufs, SNAPSHOTS_KEPT, p->errmsg);
 }
 
-/* A snapshot's buffers are freed once it is stored (taken) or restored
- * (installed): the whole state's worth, in chunks that glibc, its mmap
- * threshold raised by earlier frees, serves from the heap and keeps. With
- * 1M keys of 100 bytes a follower's RSS was 289 MiB, 177 MiB after
- * malloc_trim. Trimming walks the heap's free chunks (10 ms for a 50 MiB
- * heap) holding the allocator's lock, so a worker thread does it, and only
- * once snapshots have paused for TRIM_AFTER_MS: under a steady load the
- * next snapshot reuses the memory anyway. */
-static void trim_work(uv_work_t *w)
-{
-    (void)w;
-#ifdef __GLIBC__
-    (void)malloc_trim(0);
-#endif
-}
-
-static void trim_after_work(uv_work_t *w, int uv_status)
-{
-    struct io_state *s = ((struct jr_node *)w->data)->io_state;
-    (void)uv_status;
-    raft_free(w);
-    work_done(s);
-}
-
-/* On the tick: trim once snapshots have paused. */
-static void trim_when_due(struct jr_node *n)
-{
-    struct io_state *s = n->io_state;
-    uv_work_t *w;
-    if (s->trim_at == 0 || uv_now(&n->loop) < s->trim_at || s->closing) {
-        return;
-    }
-    s->trim_at = 0;
-    w = raft_malloc(sizeof *w);
-    if (w == NULL) {
-        return; /* only memory kept longer */
-    }
-    w->data = n;
-    if (uv_queue_work(&n->loop, w, trim_work, trim_after_work) != 0) {
-        raft_free(w);
-        return;
-    }
-    s->work_pending++;
-}
-
 static void put_finish(struct put_req *p, int status)
 {
     struct jr_node *n = p->node;
     struct raft_io_snapshot_put *req = p->req;
     raft_io_snapshot_put_cb cb = p->cb;
     raft_free(p);
-    cb(req, raft_code(status)); /* raft frees the snapshot's buffers */
-    n->io_state->trim_at = uv_now(&n->loop) + TRIM_AFTER_MS;
+    cb(req, raft_code(status));
     work_done(n->io_state);
 }
 

@@ -638,7 +638,35 @@ static int file_open(const char *path, int *fd, uint64_t *size, char *errmsg)
 /* ---- put ---- */
 
 /* Compress bufs into fd as one lz4 frame, chunk by chunk. */
-static int frame_write(int fd,
+/* Every WRITEBACK_STEP bytes written, their writeback starts: with
+ * gigabytes of RAM the kernel would keep a whole snapshot dirty until the
+ * final fsync, which then waited for the disk alone after the compression
+ * had not waited for it at all. */
+#define WRITEBACK_STEP (8u << 20)
+
+struct out_file {
+    int fd;
+    uint64_t off;     /* bytes in the file so far */
+    uint64_t flushed; /* writeback started below this offset */
+};
+
+static int out_write(struct out_file *o, const void *p, size_t len)
+{
+    int e = jr__write_all(o->fd, p, len);
+    if (e != 0) {
+        return e;
+    }
+    o->off += len;
+    if (o->off - o->flushed >= WRITEBACK_STEP) {
+        (void)sync_file_range(o->fd, (off_t)o->flushed,
+                              (off_t)(o->off - o->flushed),
+                              SYNC_FILE_RANGE_WRITE);
+        o->flushed = o->off;
+    }
+    return 0;
+}
+
+static int frame_write(struct out_file *o,
                        const char *path,
                        const struct raft_buffer bufs[],
                        unsigned n,
@@ -679,7 +707,7 @@ static int frame_write(int fd,
     if (LZ4F_isError(r)) {
         goto err_lz4;
     }
-    if ((e = jr__write_all(fd, out, r)) != 0) {
+    if ((e = out_write(o, out, r)) != 0) {
         goto err_write;
     }
     for (i = 0; i < n; i++) {
@@ -691,7 +719,7 @@ static int frame_write(int fd,
             if (LZ4F_isError(r)) {
                 goto err_lz4;
             }
-            if (r > 0 && (e = jr__write_all(fd, out, r)) != 0) {
+            if (r > 0 && (e = out_write(o, out, r)) != 0) {
                 goto err_write;
             }
             p += chunk;
@@ -702,7 +730,7 @@ static int frame_write(int fd,
     if (LZ4F_isError(r)) {
         goto err_lz4;
     }
-    if ((e = jr__write_all(fd, out, r)) != 0) {
+    if ((e = out_write(o, out, r)) != 0) {
         goto err_write;
     }
     free(out);
@@ -808,6 +836,7 @@ int jr__snapstore_put(const char *dir,
     size_t header_len;
     unsigned i;
     int fd;
+    struct out_file out;
     int e;
     int rv;
 
@@ -837,7 +866,10 @@ int jr__snapstore_put(const char *dir,
         rv = io_error(e);
         goto err_tmp;
     }
-    if ((rv = frame_write(fd, tmp, bufs, n, data_len, errmsg)) != 0) {
+    out.fd = fd;
+    out.off = header_len;
+    out.flushed = 0;
+    if ((rv = frame_write(&out, tmp, bufs, n, data_len, errmsg)) != 0) {
         goto err_tmp;
     }
     if (fsync(fd) != 0) {
