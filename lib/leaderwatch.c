@@ -37,8 +37,7 @@ static void forget_leader(struct raft *r)
 
 bool jr__leaderwatch_silence(struct raft *r, raft_time now)
 {
-    if (r->state != RAFT_FOLLOWER ||
-        r->follower_state.current_leader.id == 0 ||
+    if (r->state != RAFT_FOLLOWER || r->follower_state.current_leader.id == 0 ||
         now - r->election_timer_start < r->election_timeout) {
         return false;
     }
