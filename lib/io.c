@@ -550,16 +550,20 @@ static int io_send(struct raft_io *io,
     if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
         install_begin(n->io_state, m->server_id);
     }
-    capped = *m;
-    if (jr__staletail_cap(&n->staletail, &capped)) {
-        jr__debugf(
-            n,
-            "AppendEntries answer to node %llu capped from index "
-            "%llu to %llu: the rest of this log is unchecked",
-            (unsigned long long)m->server_id,
-            (unsigned long long)m->append_entries_result.last_log_index,
-            (unsigned long long)capped.append_entries_result.last_log_index);
-        m = &capped;
+    /* Only answers sent while raft handles an AppendEntries are copied. */
+    if (n->staletail.open && m->type == RAFT_IO_APPEND_ENTRIES_RESULT) {
+        capped = *m;
+        if (jr__staletail_cap(&n->staletail, &capped)) {
+            jr__debugf(
+                n,
+                "AppendEntries answer to node %llu capped from index "
+                "%llu to %llu: the rest of this log is unchecked",
+                (unsigned long long)m->server_id,
+                (unsigned long long)m->append_entries_result.last_log_index,
+                (unsigned long long)
+                    capped.append_entries_result.last_log_index);
+            m = &capped;
+        }
     }
     /* raft 0.15 answers a snapshot install once it is on disk, addressing
      * the answer from follower_state even if the node has become a

@@ -637,7 +637,6 @@ static int file_open(const char *path, int *fd, uint64_t *size, char *errmsg)
 
 /* ---- put ---- */
 
-/* Compress bufs into fd as one lz4 frame, chunk by chunk. */
 /* Every WRITEBACK_STEP bytes written, their writeback starts: with
  * gigabytes of RAM the kernel would keep a whole snapshot dirty until the
  * final fsync, which then waited for the disk alone after the compression
@@ -666,6 +665,7 @@ static int out_write(struct out_file *o, const void *p, size_t len)
     return 0;
 }
 
+/* Compress bufs into o as one lz4 frame, chunk by chunk. */
 static int frame_write(struct out_file *o,
                        const char *path,
                        const struct raft_buffer bufs[],
