@@ -218,6 +218,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct jr_node *n = fsm->data;
     struct jr_snapshot_reader r = {buf->base, buf->len, 0};
+    uint64_t started = uv_hrtime();
     size_t skip;
     int rv = jr__libstate_restore(n, buf->base, buf->len, &skip);
     if (rv != 0) {
@@ -236,7 +237,8 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
                    buf->len, rv);
         return RAFT_CORRUPT;
     }
-    jr__infof(n, "restored a %zu-byte snapshot", buf->len);
+    jr__infof(n, "restored a %zu-byte snapshot in %llu ms", buf->len,
+              (unsigned long long)((uv_hrtime() - started) / 1000000));
     jr__sync_sentinel_clear(n);
     /* On success the buffer is ours (the FSM's) to free. */
     raft_free(buf->base);

@@ -229,8 +229,11 @@ static int io_recover(struct raft_io *io, const struct raft_configuration *c)
     return 0;
 }
 
+/* The newest snapshot, its state decoded or (packed, to be sent) as the
+ * lz4 frame of its file (snapstore.h). */
 static int load_snapshot(struct jr_node *n,
                          struct raft_snapshot **out,
+                         bool packed,
                          char *errmsg)
 {
     struct jr__snapshot_info info;
@@ -245,7 +248,8 @@ static int load_snapshot(struct jr_node *n,
     if (rv != 0) {
         return rv;
     }
-    rv = jr__snapstore_read(n->raft_dir, &info, &data, errmsg);
+    rv = packed ? jr__snapstore_read_packed(n->raft_dir, &info, &data, errmsg)
+                : jr__snapstore_read(n->raft_dir, &info, &data, errmsg);
     if (rv != 0) {
         raft_configuration_close(&info.conf);
         return rv;
@@ -298,7 +302,7 @@ static int io_load(struct raft_io *io,
 
     rv = jr__metastore_load(n->raft_dir, &s->meta, errmsg);
     if (rv == 0) {
-        rv = load_snapshot(n, snapshot, errmsg);
+        rv = load_snapshot(n, snapshot, false, errmsg);
     }
     if (rv == 0) {
         rv = open_log(n, &s->log, errmsg);
@@ -504,6 +508,28 @@ static void install_begin(struct io_state *s, raft_id id)
     s->installing[slot].until_ms = until;
 }
 
+/* raft 0.15 keeps a follower's match index from before the follower lost
+ * its log (a wiped data directory), and counts the install's answer, which
+ * reports the snapshot's index, as progress only if it is past that: the
+ * leader stayed in snapshot mode, sending the follower nothing more, until
+ * the install timed out (5 s). A follower sent a snapshot holds no entry
+ * the leader still has (that is why it gets one): it matches nothing until
+ * it answers. Lowering a match index delays no commit that its answer
+ * would not have held up anyway. */
+static void install_forget_match(struct jr_node *n, raft_id id)
+{
+    struct raft *r = &n->raft;
+    unsigned i;
+    if (r->state != RAFT_LEADER) {
+        return;
+    }
+    for (i = 0; i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].id == id) {
+            r->leader_state.progress[i].match_index = 0;
+        }
+    }
+}
+
 bool jr__io_stale_rejection(struct jr_node *n, const struct raft_message *m)
 {
     struct io_state *s = n->io_state;
@@ -549,6 +575,7 @@ static int io_send(struct raft_io *io,
     struct raft_message capped;
     if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
         install_begin(n->io_state, m->server_id);
+        install_forget_match(n, m->server_id);
     }
     /* Only answers sent while raft handles an AppendEntries are copied. */
     if (n->staletail.open && m->type == RAFT_IO_APPEND_ENTRIES_RESULT) {
@@ -733,6 +760,9 @@ struct put_req {
     raft_io_snapshot_put_cb cb;
     const struct raft_snapshot *snapshot;
     unsigned trailing;
+    bool install;             /* from the leader, not taken here */
+    struct raft_buffer state; /* an install's, decoded */
+    uint64_t started;         /* loop time */
     int status;
     char errmsg[JR_ERRMSG_SIZE];
 };
@@ -746,6 +776,14 @@ static void put_work(uv_work_t *w)
     info.term = p->snapshot->term;
     info.conf_index = p->snapshot->configuration_index;
     info.conf = p->snapshot->configuration;
+    if (p->install && p->snapshot->n_bufs == 1 &&
+        jr__snapstore_is_packed(&p->snapshot->bufs[0])) {
+        p->status =
+            jr__snapstore_install(p->node->raft_dir, &info, p->snapshot->bufs,
+                                  SNAPSHOTS_KEPT, &p->state, p->errmsg);
+        return;
+    }
+    /* A state: taken here, or sent by a leader of an earlier version. */
     p->status =
         jr__snapstore_put(p->node->raft_dir, &info, p->snapshot->bufs,
                           p->snapshot->n_bufs, SNAPSHOTS_KEPT, p->errmsg);
@@ -784,10 +822,24 @@ static void put_after_work(uv_work_t *w, int uv_status)
     if (p->status != 0) {
         jr__errorf(n, "snapshot at index %llu: %s", (unsigned long long)index,
                    p->errmsg);
+        raft_free(p->state.base);
         put_finish(p, p->status);
         return;
     }
-    if (p->trailing == 0) {
+    if (p->state.base != NULL) {
+        /* raft restores bufs[0] once we are done: the decoded state in
+         * place of the frame it gave us (the snapshot is raft's request's
+         * own, and only raft and we hold it). */
+        struct raft_buffer *buf =
+            &((struct raft_snapshot *)p->snapshot)->bufs[0];
+        raft_free(buf->base);
+        *buf = p->state;
+        p->state.base = NULL;
+    }
+    jr__debugf(n, "stored the snapshot at index %llu in %llu ms",
+               (unsigned long long)index,
+               (unsigned long long)(jr__now(n) - p->started));
+    if (p->install) {
         /* Installed from the leader: the log before it is discarded. */
         hold_update(n);
         rv = jr__logstore_reset(s->log, index + 1, put_reset_cb, p);
@@ -820,8 +872,13 @@ static int io_snapshot_put(struct raft_io *io,
     p->cb = cb;
     p->snapshot = snapshot;
     p->trailing = trailing;
+    /* raft 0.15 installs with trailing 0, which it also passes for the
+     * snapshots it takes when configured to keep no entries: those it puts
+     * from raft.snapshot.pending, the others from a request of its own. */
+    p->install = trailing == 0 && snapshot != &s->node->raft.snapshot.pending;
+    p->started = jr__now(s->node);
     p->work.data = p;
-    if (trailing == 0) {
+    if (p->install) {
         /* An install from the leader: until the state machine has restored
          * it, the directory is partially synced (recover.c). */
         jr__sync_sentinel_set(s->node);
@@ -842,6 +899,7 @@ struct get_req {
     struct raft_io_snapshot_get *req;
     raft_io_snapshot_get_cb cb;
     struct raft_snapshot *snapshot;
+    uint64_t started; /* loop time */
     int status;
     char errmsg[JR_ERRMSG_SIZE];
 };
@@ -849,7 +907,7 @@ struct get_req {
 static void get_work(uv_work_t *w)
 {
     struct get_req *g = w->data;
-    g->status = load_snapshot(g->node, &g->snapshot, g->errmsg);
+    g->status = load_snapshot(g->node, &g->snapshot, true, g->errmsg);
     if (g->status == 0 && g->snapshot == NULL) {
         g->status = JR_ENOTFOUND;
         jr__errf(g->errmsg, "no snapshot in %s", g->node->raft_dir);
@@ -868,6 +926,12 @@ static void get_after_work(uv_work_t *w, int uv_status)
         jr__errorf(n, "read the snapshot to send: %s", g->errmsg);
         snapshot_free(snap);
         snap = NULL;
+    } else {
+        jr__debugf(n,
+                   "read the snapshot at index %llu to send (%zu bytes) in "
+                   "%llu ms",
+                   (unsigned long long)snap->index, snap->bufs[0].len,
+                   (unsigned long long)(jr__now(n) - g->started));
     }
     raft_free(g);
     n->io_state->snapshot_gets--;
@@ -888,6 +952,7 @@ static int io_snapshot_get(struct raft_io *io,
     g->node = s->node;
     g->req = req;
     g->cb = cb;
+    g->started = jr__now(s->node);
     g->work.data = g;
     rv = uv_queue_work(&s->node->loop, &g->work, get_work, get_after_work);
     if (rv != 0) {

@@ -637,6 +637,14 @@ static int file_open(const char *path, int *fd, uint64_t *size, char *errmsg)
 
 /* ---- put ---- */
 
+static int unpack(const struct raft_buffer *frame,
+                  uint64_t data_len,
+                  struct raft_buffer *data,
+                  char *errmsg);
+static int packed_len(const struct raft_buffer *frame,
+                      uint64_t *data_len,
+                      char *errmsg);
+
 /* Every WRITEBACK_STEP bytes written, their writeback starts: with
  * gigabytes of RAM the kernel would keep a whole snapshot dirty until the
  * final fsync, which then waited for the disk alone after the compression
@@ -822,28 +830,98 @@ static unsigned remove_old(const char *dir, unsigned keep)
     return failed;
 }
 
-int jr__snapstore_put(const char *dir,
-                      const struct jr__snapshot_info *info,
-                      const struct raft_buffer bufs[],
-                      unsigned n,
-                      unsigned keep,
+/* Write frame, an lz4 frame already made, into o as it is, a writeback
+ * step at a time. */
+static int frame_copy(struct out_file *o,
+                      const char *path,
+                      const struct raft_buffer *frame,
                       char *errmsg)
+{
+    const uint8_t *p = frame->base;
+    size_t left = frame->len;
+    while (left > 0) {
+        size_t chunk = left < WRITEBACK_STEP ? left : WRITEBACK_STEP;
+        int e = out_write(o, p, chunk);
+        if (e != 0) {
+            jr__errf(errmsg, "write %s: %s", path, strerror(e));
+            return io_error(e);
+        }
+        p += chunk;
+        left -= chunk;
+    }
+    return 0;
+}
+
+/* A packed snapshot decoded on a thread of its own while the frame is
+ * written: both take about as long. */
+struct unpack_job {
+    uv_thread_t thread;
+    bool running;
+    const struct raft_buffer *frame;
+    uint64_t data_len;
+    struct raft_buffer *out;
+    int rv;
+    char errmsg[JR_ERRMSG_SIZE];
+};
+
+static void unpack_run(void *arg)
+{
+    struct unpack_job *j = arg;
+    j->rv = unpack(j->frame, j->data_len, j->out, j->errmsg);
+}
+
+static void unpack_start(struct unpack_job *j,
+                         const struct raft_buffer *frame,
+                         uint64_t data_len,
+                         struct raft_buffer *out)
+{
+    j->frame = frame;
+    j->data_len = data_len;
+    j->out = out;
+    j->running = uv_thread_create(&j->thread, unpack_run, j) == 0;
+    if (!j->running) {
+        unpack_run(j); /* no thread to be had: here, then */
+    }
+}
+
+/* Wait for the decoding; its result. */
+static int unpack_wait(struct unpack_job *j, char *errmsg)
+{
+    if (j->running) {
+        (void)uv_thread_join(&j->thread); /* only fails for a bad thread */
+        j->running = false;
+    }
+    if (j->rv != 0) {
+        (void)snprintf(errmsg, JR_ERRMSG_SIZE, "%s", j->errmsg);
+    }
+    return j->rv;
+}
+
+/* jr__snapstore_put of the state bufs[0..n-1] or, with unpacked, of a
+ * packed state of data_len bytes (bufs[0] is its frame), decoded into
+ * unpacked before the file is kept. */
+static int put_file(const char *dir,
+                    const struct jr__snapshot_info *info,
+                    const struct raft_buffer bufs[],
+                    unsigned n,
+                    uint64_t data_len,
+                    struct raft_buffer *unpacked,
+                    unsigned keep,
+                    char *errmsg)
 {
     char tmp[SNAP_PATH_MAX];
     char final[SNAP_PATH_MAX];
-    uint64_t data_len = 0;
     uint8_t *header;
     size_t header_len;
-    unsigned i;
     int fd;
     struct out_file out;
+    struct unpack_job job;
     int e;
     int rv;
 
     assert(keep >= 1);
-    for (i = 0; i < n; i++) {
-        data_len += bufs[i].len;
-    }
+    job.running = false;
+    job.rv = 0;
     if ((rv = snap_path(tmp, dir, info->term, info->index, true, errmsg)) !=
             0 ||
         (rv = snap_path(final, dir, info->term, info->index, false, errmsg)) !=
@@ -869,7 +947,13 @@ int jr__snapstore_put(const char *dir,
     out.fd = fd;
     out.off = header_len;
     out.flushed = 0;
-    if ((rv = frame_write(&out, tmp, bufs, n, data_len, errmsg)) != 0) {
+    if (unpacked == NULL) {
+        rv = frame_write(&out, tmp, bufs, n, data_len, errmsg);
+    } else {
+        unpack_start(&job, &bufs[0], data_len, unpacked);
+        rv = frame_copy(&out, tmp, &bufs[0], errmsg);
+    }
+    if (rv != 0) {
         goto err_tmp;
     }
     if (fsync(fd) != 0) {
@@ -883,6 +967,10 @@ int jr__snapstore_put(const char *dir,
     if (e != 0) {
         jr__errf(errmsg, "close %s: %s", tmp, strerror(e));
         rv = io_error(e);
+        goto err_tmp;
+    }
+    /* Only a frame that decodes is kept. */
+    if (unpacked != NULL && (rv = unpack_wait(&job, errmsg)) != 0) {
         goto err_tmp;
     }
     if (rename(tmp, final) != 0) {
@@ -910,7 +998,45 @@ err_tmp:
 err_header:
     free(header);
 err:
+    if (unpacked != NULL) {
+        char ignored[JR_ERRMSG_SIZE];
+        (void)unpack_wait(&job, ignored); /* this error comes first */
+        raft_free(unpacked->base);        /* unpacked, but not kept */
+        unpacked->base = NULL;
+    }
     return rv;
+}
+
+int jr__snapstore_put(const char *dir,
+                      const struct jr__snapshot_info *info,
+                      const struct raft_buffer bufs[],
+                      unsigned n,
+                      unsigned keep,
+                      char *errmsg)
+{
+    uint64_t data_len = 0;
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        data_len += bufs[i].len;
+    }
+    return put_file(dir, info, bufs, n, data_len, NULL, keep, errmsg);
+}
+
+int jr__snapstore_install(const char *dir,
+                          const struct jr__snapshot_info *info,
+                          const struct raft_buffer *frame,
+                          unsigned keep,
+                          struct raft_buffer *data,
+                          char *errmsg)
+{
+    uint64_t data_len;
+    int rv;
+    data->base = NULL;
+    data->len = 0;
+    if ((rv = packed_len(frame, &data_len, errmsg)) != 0) {
+        return rv;
+    }
+    return put_file(dir, info, frame, 1, data_len, data, keep, errmsg);
 }
 
 /* ---- latest ---- */
@@ -1035,76 +1161,123 @@ static int frame_corrupt(char *errmsg,
     return JR_ECORRUPT;
 }
 
-/* Decompress the frame that starts at off and must end the file into a
- * raft_malloc'd buffer of exactly data_len bytes. */
-static int frame_read(int fd,
-                      const char *path,
-                      uint64_t off,
-                      uint64_t data_len,
-                      void **out,
-                      char *errmsg)
+/* Where a frame is decoded from: a file, read SNAP_CHUNK at a time into a
+ * scratch buffer, or memory (a snapshot received from the leader), used in
+ * place. Offsets are the file's, or the frame's own. */
+struct frame_src {
+    int fd; /* -1: mem */
+    const uint8_t *mem;
+    uint64_t mem_len;
+    uint8_t *scratch; /* SNAP_CHUNK bytes, for fd */
+};
+
+/* The bytes at pos (up to SNAP_CHUNK; *len 0 at the end). Returns 0 or an
+ * errno value. */
+static int src_fetch(struct frame_src *src,
+                     uint64_t pos,
+                     const uint8_t **p,
+                     size_t *len)
+{
+    if (src->fd < 0) {
+        uint64_t left = pos < src->mem_len ? src->mem_len - pos : 0;
+        *p = src->mem + (pos < src->mem_len ? pos : src->mem_len);
+        *len = left < SNAP_CHUNK ? (size_t)left : SNAP_CHUNK;
+        return 0;
+    }
+    *p = src->scratch;
+    return read_at(src->fd, src->scratch, SNAP_CHUNK, pos, len);
+}
+
+/* Check the lz4 frame header at in[0..len) (all of it, unless the frame
+ * is shorter): our checksums on, content size data_len (any, if data_len
+ * is NULL: then it is set). */
+static int frame_info_check(LZ4F_dctx *dctx,
+                            const char *path,
+                            uint64_t off,
+                            const uint8_t *in,
+                            size_t *in_pos,
+                            uint64_t *data_len,
+                            bool any_len,
+                            char *errmsg)
+{
+    LZ4F_frameInfo_t fi;
+    char reason[128];
+    size_t r = LZ4F_getFrameInfo(dctx, &fi, in, in_pos);
+    if (LZ4F_isError(r)) {
+        return frame_corrupt(errmsg, path, off, LZ4F_getErrorName(r));
+    }
+    if (fi.contentChecksumFlag != LZ4F_contentChecksumEnabled ||
+        fi.blockChecksumFlag != LZ4F_blockChecksumEnabled) {
+        return frame_corrupt(errmsg, path, off,
+                             "the lz4 frame lacks its checksums");
+    }
+    if (any_len) {
+        if (fi.contentSize == 0) {
+            return frame_corrupt(errmsg, path, off,
+                                 "the lz4 frame does not say its size");
+        }
+        *data_len = fi.contentSize;
+        return 0;
+    }
+    if (fi.contentSize != *data_len) {
+        (void)snprintf(reason, sizeof reason,
+                       "the lz4 frame holds %llu bytes, the header says %llu",
+                       (unsigned long long)fi.contentSize,
+                       (unsigned long long)*data_len);
+        return frame_corrupt(errmsg, path, off, reason);
+    }
+    return 0;
+}
+
+/* Decompress the frame that starts at off and must end the source into a
+ * raft_malloc'd buffer of exactly data_len bytes, which the caller has
+ * bounded by the source's size. */
+static int frame_decode(struct frame_src *src,
+                        const char *path,
+                        uint64_t off,
+                        uint64_t data_len,
+                        void **out,
+                        char *errmsg)
 {
     LZ4F_decompressOptions_t opts;
-    LZ4F_frameInfo_t fi;
     LZ4F_dctx *dctx;
     char reason[128];
-    uint8_t *in;
-    uint8_t *dst;
-    uint8_t extra;
+    const uint8_t *in;
+    uint8_t *dst = NULL;
     size_t in_pos;
     size_t in_len;
     size_t produced = 0;
-    uint64_t pos = off; /* file offset of in[in_len] */
-    uint64_t at;        /* file offset of in[in_pos] */
+    uint64_t pos = off; /* source offset of in[in_len] */
+    uint64_t at;        /* source offset of in[in_pos] */
+    uint64_t len = data_len;
     bool done = false;
     size_t got;
     size_t r;
     int e;
     int rv;
 
-    /* header_read has bounded data_len by the file size. */
-    if ((dst = raft_malloc(data_len > 0 ? (size_t)data_len : 1)) == NULL) {
-        jr__errf(errmsg, "read %s: out of memory for %llu bytes", path,
-                 (unsigned long long)data_len);
-        rv = JR_ENOMEM;
-        goto err;
-    }
-    if ((in = malloc(SNAP_CHUNK)) == NULL) {
-        jr__errf(errmsg, "read %s: out of memory", path);
-        rv = JR_ENOMEM;
-        goto err_dst;
-    }
     if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION))) {
         jr__errf(errmsg, "read %s: out of memory", path);
         rv = JR_ENOMEM;
-        goto err_in;
+        goto err;
     }
 
     /* The frame header, checked before any state is decoded. A chunk holds
-     * all of it unless the file ends first. */
-    if ((e = read_at(fd, in, SNAP_CHUNK, pos, &got)) != 0) {
+     * all of it unless the source ends first. */
+    if ((e = src_fetch(src, pos, &in, &got)) != 0) {
         goto err_read;
     }
     in_len = got;
     pos += got;
     in_pos = in_len;
-    r = LZ4F_getFrameInfo(dctx, &fi, in, &in_pos);
-    if (LZ4F_isError(r)) {
-        rv = frame_corrupt(errmsg, path, off, LZ4F_getErrorName(r));
+    if ((rv = frame_info_check(dctx, path, off, in, &in_pos, &len, false,
+                               errmsg)) != 0) {
         goto err_dctx;
     }
-    if (fi.contentChecksumFlag != LZ4F_contentChecksumEnabled ||
-        fi.blockChecksumFlag != LZ4F_blockChecksumEnabled) {
-        rv = frame_corrupt(errmsg, path, off,
-                           "the lz4 frame lacks its checksums");
-        goto err_dctx;
-    }
-    if (fi.contentSize != data_len) {
-        (void)snprintf(reason, sizeof reason,
-                       "the lz4 frame holds %llu bytes, the header says %llu",
-                       (unsigned long long)fi.contentSize,
-                       (unsigned long long)data_len);
-        rv = frame_corrupt(errmsg, path, off, reason);
+    if ((dst = raft_malloc(len > 0 ? (size_t)len : 1)) == NULL) {
+        jr__errf(errmsg, "read %s: out of memory for %llu bytes", path,
+                 (unsigned long long)len);
+        rv = JR_ENOMEM;
         goto err_dctx;
     }
 
@@ -1114,7 +1287,7 @@ static int frame_read(int fd,
         size_t src_n;
         size_t dst_n;
         if (in_pos == in_len) {
-            if ((e = read_at(fd, in, SNAP_CHUNK, pos, &got)) != 0) {
+            if ((e = src_fetch(src, pos, &in, &got)) != 0) {
                 goto err_read;
             }
             if (got == 0) {
@@ -1128,7 +1301,7 @@ static int frame_read(int fd,
         }
         at = pos - (in_len - in_pos);
         src_n = in_len - in_pos;
-        dst_n = (size_t)data_len - produced;
+        dst_n = (size_t)len - produced;
         r = LZ4F_decompress(dctx, dst + produced, &dst_n, in + in_pos, &src_n,
                             &opts);
         if (LZ4F_isError(r)) {
@@ -1139,7 +1312,7 @@ static int frame_read(int fd,
             /* lz4 has more state to give than data_len leaves room for. */
             (void)snprintf(reason, sizeof reason,
                            "the lz4 frame holds more than %llu bytes",
-                           (unsigned long long)data_len);
+                           (unsigned long long)len);
             rv = frame_corrupt(errmsg, path, at, reason);
             goto err_dctx;
         }
@@ -1148,15 +1321,15 @@ static int frame_read(int fd,
         done = r == 0;
     }
     at = pos - (in_len - in_pos);
-    if (produced != data_len) {
+    if (produced != len) {
         (void)snprintf(reason, sizeof reason,
                        "the lz4 frame ends after %zu bytes of %llu", produced,
-                       (unsigned long long)data_len);
+                       (unsigned long long)len);
         rv = frame_corrupt(errmsg, path, at, reason);
         goto err_dctx;
     }
     if (in_pos == in_len) {
-        if ((e = read_at(fd, &extra, 1, pos, &got)) != 0) {
+        if ((e = src_fetch(src, pos, &in, &got)) != 0) {
             goto err_read;
         }
         in_len += got; /* only the count matters */
@@ -1166,7 +1339,6 @@ static int frame_read(int fd,
         goto err_dctx;
     }
     (void)LZ4F_freeDecompressionContext(dctx); /* frame complete: 0 */
-    free(in);
     *out = dst;
     return 0;
 
@@ -1176,12 +1348,58 @@ err_read:
     rv = JR_EIO;
 err_dctx:
     (void)LZ4F_freeDecompressionContext(dctx);
-err_in:
-    free(in);
-err_dst:
     raft_free(dst);
 err:
     return rv;
+}
+
+/* Open the file of the snapshot info describes, and read and check its
+ * header against info. */
+static int snap_open(const char *dir,
+                     const struct jr__snapshot_info *info,
+                     char *path,
+                     int *fd,
+                     uint64_t *size,
+                     struct snap_header *h,
+                     char *errmsg)
+{
+    int rv;
+    assert(memchr(info->file, '\0', sizeof info->file) != NULL);
+    if (snprintf(path, SNAP_PATH_MAX, "%s/%s", dir, info->file) >=
+        SNAP_PATH_MAX) {
+        jr__errf(errmsg, "snapshot directory path too long: %s", dir);
+        return JR_EINVAL;
+    }
+    if ((rv = file_open(path, fd, size, errmsg)) != 0) {
+        return rv;
+    }
+    if ((rv = header_read(*fd, path, *size, h, errmsg)) != 0) {
+        (void)close(*fd); /* read-only: nothing to lose */
+        return rv;
+    }
+    free(h->buf);
+    h->buf = NULL;
+    if (h->index != info->index || h->term != info->term ||
+        h->data_len != info->data_len) {
+        jr__errf(errmsg,
+                 "%s: header holds index %llu term %llu length %llu, not the "
+                 "snapshot that was found",
+                 path, (unsigned long long)h->index,
+                 (unsigned long long)h->term, (unsigned long long)h->data_len);
+        (void)close(*fd);
+        return JR_ECORRUPT;
+    }
+    return 0;
+}
+
+static int snap_close(int fd, const char *path, char *errmsg)
+{
+    if (close(fd) != 0) {
+        int e = errno;
+        jr__errf(errmsg, "close %s: %s", path, strerror(e));
+        return JR_EIO;
+    }
+    return 0;
 }
 
 int jr__snapstore_read(const char *dir,
@@ -1191,53 +1409,174 @@ int jr__snapstore_read(const char *dir,
 {
     char path[SNAP_PATH_MAX];
     struct snap_header h;
+    struct frame_src src;
     uint64_t size;
+    void *buf;
+    int fd;
+    int rv;
+
+    if ((rv = snap_open(dir, info, path, &fd, &size, &h, errmsg)) != 0) {
+        return rv;
+    }
+    memset(&src, 0, sizeof src);
+    src.fd = fd;
+    if ((src.scratch = malloc(SNAP_CHUNK)) == NULL) {
+        jr__errf(errmsg, "read %s: out of memory", path);
+        (void)close(fd);
+        return JR_ENOMEM;
+    }
+    rv = frame_decode(&src, path, h.header_len, h.data_len, &buf, errmsg);
+    free(src.scratch);
+    if (rv != 0) {
+        (void)close(fd);
+        return rv;
+    }
+    if ((rv = snap_close(fd, path, errmsg)) != 0) {
+        raft_free(buf);
+        return rv;
+    }
+    data->base = buf;
+    data->len = (size_t)h.data_len;
+    return 0;
+}
+
+int jr__snapstore_read_packed(const char *dir,
+                              const struct jr__snapshot_info *info,
+                              struct raft_buffer *frame,
+                              char *errmsg)
+{
+    char path[SNAP_PATH_MAX];
+    struct snap_header h;
+    LZ4F_dctx *dctx;
+    uint64_t size;
+    uint64_t len;
+    size_t got;
+    size_t in_pos;
     void *buf;
     int fd;
     int e;
     int rv;
 
-    assert(memchr(info->file, '\0', sizeof info->file) != NULL);
-    if (snprintf(path, sizeof path, "%s/%s", dir, info->file) >=
-        (int)sizeof path) {
-        jr__errf(errmsg, "snapshot directory path too long: %s", dir);
-        rv = JR_EINVAL;
-        goto err;
+    if ((rv = snap_open(dir, info, path, &fd, &size, &h, errmsg)) != 0) {
+        return rv;
     }
-    if ((rv = file_open(path, &fd, &size, errmsg)) != 0) {
-        goto err;
+    len = size - h.header_len;
+    if ((uint64_t)(size_t)len != len ||
+        (buf = raft_malloc(len > 0 ? (size_t)len : 1)) == NULL) {
+        jr__errf(errmsg, "read %s: out of memory for %llu bytes", path,
+                 (unsigned long long)len);
+        (void)close(fd);
+        return JR_ENOMEM;
     }
-    if ((rv = header_read(fd, path, size, &h, errmsg)) != 0) {
-        goto err_fd;
-    }
-    free(h.buf);
-    if (h.index != info->index || h.term != info->term ||
-        h.data_len != info->data_len) {
-        jr__errf(errmsg,
-                 "%s: header holds index %llu term %llu length %llu, not the "
-                 "snapshot that was found",
-                 path, (unsigned long long)h.index, (unsigned long long)h.term,
-                 (unsigned long long)h.data_len);
-        rv = JR_ECORRUPT;
-        goto err_fd;
-    }
-    if ((rv = frame_read(fd, path, h.header_len, h.data_len, &buf, errmsg)) !=
-        0) {
-        goto err_fd;
-    }
-    if (close(fd) != 0) {
-        e = errno;
-        jr__errf(errmsg, "close %s: %s", path, strerror(e));
-        raft_free(buf);
+    if ((e = read_at(fd, buf, (size_t)len, h.header_len, &got)) != 0) {
+        jr__errf(errmsg, "read %s: %s", path, strerror(e));
         rv = JR_EIO;
         goto err;
     }
-    data->base = buf;
-    data->len = (size_t)h.data_len;
+    if (got < len) {
+        /* The file shrank since fstat. */
+        rv = frame_corrupt(errmsg, path, h.header_len + got,
+                           "truncated: the lz4 frame is incomplete");
+        goto err;
+    }
+    /* The frame's own header, so that a file that would not decode is not
+     * sent; the receiver checks every block as it decodes. */
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION))) {
+        jr__errf(errmsg, "read %s: out of memory", path);
+        rv = JR_ENOMEM;
+        goto err;
+    }
+    in_pos = (size_t)len;
+    rv = frame_info_check(dctx, path, h.header_len, buf, &in_pos, &h.data_len,
+                          false, errmsg);
+    (void)LZ4F_freeDecompressionContext(dctx);
+    if (rv != 0) {
+        goto err;
+    }
+    if ((rv = snap_close(fd, path, errmsg)) != 0) {
+        raft_free(buf);
+        return rv;
+    }
+    frame->base = buf;
+    frame->len = (size_t)len;
     return 0;
 
-err_fd:
-    (void)close(fd); /* read-only: nothing to lose */
 err:
+    raft_free(buf);
+    (void)close(fd); /* read-only: nothing to lose */
     return rv;
+}
+
+bool jr__snapstore_is_packed(const struct raft_buffer *data)
+{
+    static const uint8_t magic[4] = {0x04, 0x22, 0x4d, 0x18};
+    return data->len >= sizeof magic &&
+           memcmp(data->base, magic, sizeof magic) == 0;
+}
+
+#define PACKED_LABEL "the snapshot from the leader"
+
+static void packed_src(struct frame_src *src, const struct raft_buffer *frame)
+{
+    memset(src, 0, sizeof *src);
+    src->fd = -1;
+    src->mem = frame->base;
+    src->mem_len = frame->len;
+}
+
+/* The size of the state a packed snapshot holds, from its frame header
+ * (bounded by the frame's size). */
+static int packed_len(const struct raft_buffer *frame,
+                      uint64_t *data_len,
+                      char *errmsg)
+{
+    char reason[128];
+    LZ4F_dctx *dctx;
+    size_t in_pos = frame->len;
+    int rv;
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION))) {
+        jr__errf(errmsg, "read %s: out of memory", PACKED_LABEL);
+        return JR_ENOMEM;
+    }
+    rv = frame_info_check(dctx, PACKED_LABEL, 0, frame->base, &in_pos, data_len,
+                          true, errmsg);
+    (void)LZ4F_freeDecompressionContext(dctx);
+    if (rv == 0 && (*data_len / SNAP_MAX_RATIO > frame->len ||
+                    (uint64_t)(size_t)*data_len != *data_len)) {
+        (void)snprintf(reason, sizeof reason,
+                       "a state of %llu bytes cannot fit in %zu bytes of lz4",
+                       (unsigned long long)*data_len, frame->len);
+        rv = frame_corrupt(errmsg, PACKED_LABEL, 0, reason);
+    }
+    return rv;
+}
+
+static int unpack(const struct raft_buffer *frame,
+                  uint64_t data_len,
+                  struct raft_buffer *data,
+                  char *errmsg)
+{
+    struct frame_src src;
+    void *buf;
+    int rv;
+    packed_src(&src, frame);
+    rv = frame_decode(&src, PACKED_LABEL, 0, data_len, &buf, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    data->base = buf;
+    data->len = (size_t)data_len;
+    return 0;
+}
+
+int jr__snapstore_unpack(const struct raft_buffer *frame,
+                         struct raft_buffer *data,
+                         char *errmsg)
+{
+    uint64_t data_len;
+    int rv = packed_len(frame, &data_len, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    return unpack(frame, data_len, data, errmsg);
 }

@@ -6,6 +6,7 @@
 #define JR_SNAPSTORE_H
 
 #include <raft.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,5 +52,39 @@ int jr__snapstore_read(const char *dir,
                        const struct jr__snapshot_info *info,
                        struct raft_buffer *data,
                        char *errmsg);
+
+/* Snapshots travel packed: as the lz4 frame of their file, which the
+ * leader reads without decoding it and the follower stores as it is (and
+ * decodes, checking every block, to restore it).
+ *
+ * Read the frame of the snapshot info describes into one raft_malloc'd
+ * buffer, checking the file's header and the frame's (not its blocks).
+ * Errors as jr__snapstore_read. Blocking. */
+int jr__snapstore_read_packed(const char *dir,
+                              const struct jr__snapshot_info *info,
+                              struct raft_buffer *frame,
+                              char *errmsg);
+
+/* Whether data starts as a packed snapshot does (an lz4 frame), rather
+ * than as a state does (libstate.c's section). */
+bool jr__snapstore_is_packed(const struct raft_buffer *data);
+
+/* Decode a packed snapshot into a raft_malloc'd state, verifying the frame
+ * (block and content checksums, the size it gives). JR_ECORRUPT with
+ * errmsg giving the byte offset; JR_ENOMEM. */
+int jr__snapstore_unpack(const struct raft_buffer *frame,
+                         struct raft_buffer *data,
+                         char *errmsg);
+
+/* Store a packed snapshot received from the leader, as jr__snapstore_put
+ * does, and decode it into data (raft_malloc'd) while the disk writes it
+ * back: the frame is written as it is, and kept only if every block of it
+ * verifies (errors of both). info's data_len is not used. Blocking. */
+int jr__snapstore_install(const char *dir,
+                          const struct jr__snapshot_info *info,
+                          const struct raft_buffer *frame,
+                          unsigned keep,
+                          struct raft_buffer *data,
+                          char *errmsg);
 
 #endif /* JR_SNAPSTORE_H */
