@@ -381,6 +381,98 @@ START_TEST(round_trip_of_20_mib_random_state)
 }
 END_TEST
 
+/* ---- packed snapshots (sent by the leader as their file's frame) ---- */
+
+/* A 1 MiB state put, read packed, and installed into a second directory:
+ * the install decodes it to the same state and keeps the same file. */
+START_TEST(packed_snapshot_installs_to_the_same_state)
+{
+    char errmsg[JR_ERRMSG_SIZE];
+    char dir2[96];
+    struct jr__snapshot_info info;
+    struct raft_buffer state, frame, got;
+    size_t i;
+    int rv;
+    state.len = MIB;
+    state.base = raft_malloc(state.len);
+    ck_assert_ptr_nonnull(state.base);
+    for (i = 0; i < state.len; i++) {
+        ((uint8_t *)state.base)[i] = (uint8_t)(i * 7 + (i >> 9));
+    }
+    put_ok(3, 40, &state, 1, 2);
+    rv = jr__snapstore_latest(tmpdir, &info, errmsg);
+    ck_assert_msg(rv == 0, "latest: %s", errmsg);
+    rv = jr__snapstore_read_packed(tmpdir, &info, &frame, errmsg);
+    ck_assert_msg(rv == 0, "read_packed: %s", errmsg);
+    ck_assert(jr__snapstore_is_packed(&frame));
+    ck_assert(!jr__snapstore_is_packed(&state));
+    ck_assert_uint_lt(frame.len, state.len); /* it was not decoded */
+
+    rv = jr__snapstore_unpack(&frame, &got, errmsg);
+    ck_assert_msg(rv == 0, "unpack: %s", errmsg);
+    ck_assert_uint_eq(got.len, state.len);
+    ck_assert(memcmp(got.base, state.base, state.len) == 0);
+    raft_free(got.base);
+
+    snprintf(dir2, sizeof dir2, "%s/other", tmpdir);
+    ck_assert_int_eq(mkdir(dir2, 0700), 0);
+    rv = jr__snapstore_install(dir2, &info, &frame, 2, &got, errmsg);
+    ck_assert_msg(rv == 0, "install: %s", errmsg);
+    ck_assert_uint_eq(got.len, state.len);
+    ck_assert(memcmp(got.base, state.base, state.len) == 0);
+    raft_free(got.base);
+    raft_configuration_close(&info.conf);
+    rv = jr__snapstore_latest(dir2, &info, errmsg);
+    ck_assert_msg(rv == 0, "latest of the install: %s", errmsg);
+    ck_assert_uint_eq(info.index, 40);
+    ck_assert_uint_eq(info.data_len, state.len);
+    rv = jr__snapstore_read(dir2, &info, &got, errmsg);
+    ck_assert_msg(rv == 0, "read of the install: %s", errmsg);
+    ck_assert(memcmp(got.base, state.base, state.len) == 0);
+    raft_free(got.base);
+    raft_configuration_close(&info.conf);
+    raft_free(frame.base);
+    raft_free(state.base);
+}
+END_TEST
+
+/* A frame damaged on its way is refused, and nothing of it is kept. */
+START_TEST(damaged_packed_snapshot_is_refused_and_not_kept)
+{
+    char errmsg[JR_ERRMSG_SIZE];
+    char dir2[96];
+    struct jr__snapshot_info info;
+    struct raft_buffer state, frame, got;
+    size_t i;
+    int rv;
+    state.len = MIB;
+    state.base = raft_malloc(state.len);
+    ck_assert_ptr_nonnull(state.base);
+    for (i = 0; i < state.len; i++) {
+        ((uint8_t *)state.base)[i] = (uint8_t)(i * 13 + (i >> 11));
+    }
+    put_ok(3, 41, &state, 1, 2);
+    ck_assert_int_eq(jr__snapstore_latest(tmpdir, &info, errmsg), 0);
+    ck_assert_int_eq(jr__snapstore_read_packed(tmpdir, &info, &frame, errmsg),
+                     0);
+    ((uint8_t *)frame.base)[frame.len / 2] ^= 0x10;
+    snprintf(dir2, sizeof dir2, "%s/other", tmpdir);
+    ck_assert_int_eq(mkdir(dir2, 0700), 0);
+    got.base = NULL;
+    rv = jr__snapstore_install(dir2, &info, &frame, 2, &got, errmsg);
+    ck_assert_int_eq(rv, JR_ECORRUPT);
+    ck_assert_ptr_null(got.base);
+    ck_assert_msg(strstr(errmsg, "from the leader") != NULL, "%s", errmsg);
+    raft_configuration_close(&info.conf);
+    ck_assert_int_eq(jr__snapstore_latest(dir2, &info, errmsg), JR_ENOTFOUND);
+    /* A frame cut short is refused before anything is decoded. */
+    frame.len = 3;
+    ck_assert_int_eq(jr__snapstore_unpack(&frame, &got, errmsg), JR_ECORRUPT);
+    raft_free(frame.base);
+    raft_free(state.base);
+}
+END_TEST
+
 START_TEST(put_names_the_file_and_leaves_no_tmp)
 {
     put_small(5, 77, 2);
@@ -983,6 +1075,12 @@ Suite *snapstore_suite(void)
     tcase_add_test(tc, forged_headers_with_valid_crc_are_corrupt);
     tcase_add_test(tc, header_length_beyond_limits_is_corrupt);
     tcase_add_test(tc, read_rejects_info_of_another_snapshot);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("packed");
+    tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+    tcase_add_test(tc, packed_snapshot_installs_to_the_same_state);
+    tcase_add_test(tc, damaged_packed_snapshot_is_refused_and_not_kept);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("full_disk");
